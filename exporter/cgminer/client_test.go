@@ -1,0 +1,367 @@
+package cgminer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeMiner is a TCP server on loopback that answers each connection with serve.
+type fakeMiner struct {
+	ln       net.Listener
+	mu       sync.Mutex
+	requests []string
+}
+
+func newFakeMiner(t *testing.T, serve func(c net.Conn, req string)) *fakeMiner {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &fakeMiner{ln: ln}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				// cgminer reads the request with a single recv.
+				buf := make([]byte, 4096)
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, _ := c.Read(buf)
+				req := string(buf[:n])
+				m.mu.Lock()
+				m.requests = append(m.requests, req)
+				m.mu.Unlock()
+				serve(c, req)
+				select {
+				case <-done:
+				default:
+				}
+			}()
+		}
+	}()
+	return m
+}
+
+func (m *fakeMiner) addr() string { return m.ln.Addr().String() }
+
+func (m *fakeMiner) seen() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.requests...)
+}
+
+// command extracts the command of a JSON request, failing loudly on anything else.
+func command(t *testing.T, req string) string {
+	var r struct {
+		Command string `json:"command"`
+	}
+	if err := json.Unmarshal([]byte(req), &r); err != nil {
+		t.Errorf("request %q is not one complete JSON object in one write: %v", req, err)
+	}
+	return r.Command
+}
+
+const summaryReply = `{"STATUS":[{"STATUS":"S","When":1,"Code":11,"Msg":"Summary","Description":"cgminer 4.11.1"}],"SUMMARY":[{"Elapsed":14,"MHS av":1.00}],"id":1}`
+const poolsReply = `{"STATUS":[{"STATUS":"S","When":1,"Code":7,"Msg":"1 Pool(s)","Description":"cgminer 4.11.1"}],"POOLS":[{"POOL":0,"URL":"stratum+tcp://p:3333","Status":"Alive"}],"id":1}`
+const invalidReply = `{"STATUS":[{"STATUS":"E","When":1,"Code":14,"Msg":"Invalid command"}],"id":1}`
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/cgminer-api/cgminer-upstream/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestClientFraming(t *testing.T) {
+	const deadline = 400 * time.Millisecond
+	tests := []struct {
+		name   string
+		serve  func(t *testing.T, c net.Conn, req string)
+		reason Reason // "" means success
+		check  func(t *testing.T, r *Reply)
+	}{
+		{
+			name: "NUL terminated, as upstream cgminer",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write(readFixture(t, "cgminer-4.11.1-nodevices_summary.raw"))
+			},
+			check: func(t *testing.T, r *Reply) {
+				if f, ok := r.First("SUMMARY").FloatKey("Elapsed"); !ok || f <= 0 {
+					t.Errorf("Elapsed = %v", f)
+				}
+			},
+		},
+		{
+			name: "split across writes",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				b := []byte(summaryReply + "\x00")
+				for i := 0; i < len(b); i += 7 {
+					c.Write(b[i:min(i+7, len(b))])
+					time.Sleep(time.Millisecond)
+				}
+			},
+			check: func(t *testing.T, r *Reply) {
+				if f, _ := r.First("SUMMARY").FloatKey("MHS av"); f != 1 {
+					t.Errorf("MHS av = %v", f)
+				}
+			},
+		},
+		{
+			name: "ends at EOF without NUL",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write([]byte(summaryReply))
+			},
+		},
+		{
+			name: "keeps the connection open after a complete reply",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write([]byte(summaryReply))
+				time.Sleep(2 * deadline)
+			},
+		},
+		{
+			name: "text form reply",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write([]byte("STATUS=S,When=1,Code=11,Msg=Summary,Description=cgminer 4.11.1|SUMMARY,Elapsed=14,MHS av=2.50|\x00"))
+			},
+			check: func(t *testing.T, r *Reply) {
+				if f, _ := r.First("SUMMARY").FloatKey("MHS av"); f != 2.5 {
+					t.Errorf("MHS av = %v", f)
+				}
+			},
+		},
+		{
+			name: "two chunks after a join: stop at the first NUL",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write(readFixture(t, "cgminer-4.11.1-nodevices_invalid_after_join.raw"))
+			},
+			reason: ReasonAPIError,
+		},
+		{
+			name: "slow: trickles past the deadline",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				for _, b := range []byte(summaryReply) {
+					if _, err := c.Write([]byte{b}); err != nil {
+						return
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			},
+			reason: ReasonTimeout,
+		},
+		{
+			name: "hangs: accepts and never answers",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				time.Sleep(3 * deadline)
+			},
+			reason: ReasonTimeout,
+		},
+		{
+			name: "oversized",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				chunk := bytes.Repeat([]byte(`{"a":`), 1024)
+				for i := 0; i < 100; i++ {
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+				}
+			},
+			reason: ReasonTooLarge,
+		},
+		{
+			name:   "closed without a reply",
+			serve:  func(t *testing.T, c net.Conn, req string) {},
+			reason: ReasonEmpty,
+		},
+		{
+			name: "closed in the middle of the reply",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write([]byte(summaryReply[:60]))
+			},
+			reason: ReasonTruncated,
+		},
+		{
+			name: "not the cgminer API",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			},
+			reason: ReasonNotAPI,
+		},
+		{
+			name: "cgminer truncation marker id 0",
+			serve: func(t *testing.T, c net.Conn, req string) {
+				c.Write([]byte(`{"STATUS":[{"STATUS":"S","Code":11}],"SUMMARY":[{"Elapsed":1}],"id":0}` + "\x00"))
+			},
+			reason: ReasonTruncated,
+		},
+	}
+	client := &Client{MaxReplyBytes: 64 << 10}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newFakeMiner(t, func(c net.Conn, req string) {
+				if got := command(t, req); got != "summary" {
+					t.Errorf("command = %q", got)
+				}
+				tt.serve(t, c, req)
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			res := client.QueryAll(ctx, m.addr(), []Command{Summary}, Options{Join: true, KeepRaw: true})
+			elapsed := time.Since(start)
+			// Every exchange ends within its deadline (plus scheduling slack under -race).
+			if elapsed > deadline+300*time.Millisecond {
+				t.Errorf("took %v with a %v deadline", elapsed, deadline)
+			}
+			err := res.Err()
+			if got := ReasonOf(err); got != tt.reason {
+				t.Fatalf("reason = %q (%v), want %q", got, err, tt.reason)
+			}
+			if tt.reason == "" {
+				r := res.Reply(Summary)
+				if r == nil {
+					t.Fatal("no summary reply")
+				}
+				if len(res.Exchanges) != 1 || len(res.Exchanges[0].Raw) == 0 {
+					t.Errorf("raw reply not kept: %+v", res.Exchanges)
+				}
+				if tt.check != nil {
+					tt.check(t, r)
+				}
+			}
+		})
+	}
+}
+
+func TestClientConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	res := (&Client{}).QueryAll(ctx, addr, []Command{Summary, Pools, Stats}, Options{Join: true})
+	if got := ReasonOf(res.Err()); got != ReasonRefused {
+		t.Fatalf("reason = %q (%v)", got, res.Err())
+	}
+	if len(res.Exchanges) != 1 {
+		t.Errorf("%d exchanges after a refused connection, want 1 (no retry per command)", len(res.Exchanges))
+	}
+	if len(res.Errors) != 3 {
+		t.Errorf("errors for %d commands, want 3", len(res.Errors))
+	}
+}
+
+func TestClientJoined(t *testing.T) {
+	t.Run("joined reply split per command", func(t *testing.T) {
+		m := newFakeMiner(t, func(c net.Conn, req string) {
+			if command(t, req) != "summary+pools" {
+				t.Errorf("request %q, want the joined command", req)
+			}
+			c.Write(readFixture(t, "cgminer-4.11.1-nodevices_summary_pools.raw"))
+		})
+		res := (&Client{}).QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{Join: true})
+		if res.Err() != nil || !res.Joined {
+			t.Fatalf("err %v joined %v", res.Err(), res.Joined)
+		}
+		if n := len(res.Reply(Pools).Section("POOLS")); n != 2 {
+			t.Errorf("%d pools, want 2", n)
+		}
+		if res.Reply(Summary) == nil {
+			t.Error("no summary")
+		}
+	})
+
+	t.Run("a refused command inside a join fails alone", func(t *testing.T) {
+		m := newFakeMiner(t, func(c net.Conn, req string) {
+			c.Write(readFixture(t, "cgminer-4.11.1-nodevices_summary_bogus.raw"))
+		})
+		// devs stands in for the unknown command: the miner answers it with Code 14 under "bogus",
+		// so devs is missing from the joined reply and is asked again on its own.
+		res := (&Client{}).QueryAll(context.Background(), m.addr(), []Command{Summary, Devs}, Options{Join: true})
+		if res.Reply(Summary) == nil {
+			t.Fatal("summary lost")
+		}
+		if len(res.Exchanges) != 2 || command(t, m.seen()[1]) != "devs" {
+			t.Errorf("requests %q: want the join, then devs alone", m.seen())
+		}
+	})
+
+	t.Run("firmware that refuses joins: separate requests, remembered", func(t *testing.T) {
+		m := newFakeMiner(t, func(c net.Conn, req string) {
+			switch command(t, req) {
+			case "summary":
+				c.Write([]byte(summaryReply + "\x00"))
+			case "pools":
+				c.Write([]byte(poolsReply + "\x00"))
+			default:
+				c.Write([]byte(invalidReply + "\x00"))
+			}
+		})
+		client := &Client{}
+		res := client.QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{Join: true})
+		if res.Err() != nil || res.Joined || res.Reply(Summary) == nil || res.Reply(Pools) == nil {
+			t.Fatalf("err %v joined %v replies %v", res.Err(), res.Joined, res.Replies)
+		}
+		client.QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{Join: true})
+		want := []string{"summary+pools", "summary", "pools", "summary", "pools"}
+		var got []string
+		for _, r := range m.seen() {
+			got = append(got, command(t, r))
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("requests %v, want %v", got, want)
+		}
+	})
+
+	t.Run("whatsminer get_ commands are never joined", func(t *testing.T) {
+		m := newFakeMiner(t, func(c net.Conn, req string) {
+			c.Write([]byte(`{"STATUS":"S","When":1,"Code":131,"Msg":{"fw_ver":"20210322.22.REL"},"Description":"whatsminer v1.4.0"}`))
+		})
+		res := (&Client{}).QueryAll(context.Background(), m.addr(), []Command{GetVersion, Summary}, Options{Join: true})
+		if r := res.Reply(GetVersion); r == nil || r.Status[0].MsgValue.StrKey("fw_ver") != "20210322.22.REL" {
+			t.Fatalf("get_version: %+v", res.Replies["get_version"])
+		}
+		for _, r := range m.seen() {
+			if strings.Contains(r, "+") {
+				t.Errorf("joined request %q", r)
+			}
+		}
+	})
+}
+
+func TestClientCancel(t *testing.T) {
+	m := newFakeMiner(t, func(c net.Conn, req string) { time.Sleep(2 * time.Second) })
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	start := time.Now()
+	res := (&Client{}).QueryAll(ctx, m.addr(), []Command{Summary}, Options{})
+	if time.Since(start) > time.Second {
+		t.Errorf("cancel took %v", time.Since(start))
+	}
+	if ReasonOf(res.Err()) != ReasonTimeout {
+		t.Errorf("reason %q", ReasonOf(res.Err()))
+	}
+}

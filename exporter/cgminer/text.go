@@ -1,0 +1,168 @@
+package cgminer
+
+import (
+	"strings"
+)
+
+// ParseText reads a reply in cgminer's text form
+//
+//	STATUS=S,When=1,Code=11,Msg=Summary,Description=cgminer 4.11.1|SUMMARY,Elapsed=14,MHS av=0.00|
+//
+// into the same shape the JSON form has: {"STATUS":[{…}],"SUMMARY":[{…}]}. Every field value is a
+// string (the text form has no types; Value.Float reads numbers from strings). A joined reply
+// (`CMD=summary|…|CMD=pools|…`) becomes {"summary":[{…}],"pools":[{…}]}. Since API 1.7 the
+// characters `|`, `,`, `=` and `\` inside values are escaped with `\`.
+func ParseText(data []byte) (Value, error) {
+	s := string(data)
+	if strings.TrimSpace(s) == "" {
+		return Value{}, &SyntaxError{Msg: "empty reply"}
+	}
+	sections := splitEscaped(s, '|')
+	if strings.HasPrefix(sections[0], "CMD=") {
+		var top []Member
+		var cur []string
+		var name string
+		flush := func() {
+			if name != "" {
+				top = append(top, Member{Key: name, Value: ArrayValue(textReply(cur))})
+			}
+		}
+		for _, sec := range sections {
+			if strings.HasPrefix(sec, "CMD=") {
+				flush()
+				name, cur = unescapeText(sec[4:]), nil
+				continue
+			}
+			cur = append(cur, sec)
+		}
+		flush()
+		return ObjectValue(top...), nil
+	}
+	v := textReply(sections)
+	if _, ok := v.Lookup("STATUS"); !ok {
+		return Value{}, &SyntaxError{Msg: "text reply without STATUS"}
+	}
+	return v, nil
+}
+
+// textReply turns the sections of one command's text reply into its JSON shape.
+func textReply(sections []string) Value {
+	var order []string
+	groups := map[string][]Value{}
+	for _, sec := range sections {
+		sec = strings.TrimRight(sec, "\x00\r\n")
+		if strings.TrimSpace(sec) == "" {
+			continue
+		}
+		fields := splitEscaped(sec, ',')
+		name := ""
+		if !strings.ContainsRune(unescapedUntil(fields[0], '='), '=') {
+			name, fields = unescapeText(fields[0]), fields[1:]
+		}
+		obj := make([]Member, 0, len(fields))
+		for _, f := range fields {
+			kv := splitEscaped(f, '=')
+			key := unescapeText(kv[0])
+			val := ""
+			if len(kv) > 1 {
+				val = unescapeText(strings.Join(kv[1:], "="))
+			}
+			obj = append(obj, Member{Key: key, Value: StringValue(val)})
+		}
+		if name == "" && len(obj) > 0 {
+			name = textSectionName(obj[0].Key)
+		}
+		if _, seen := groups[name]; !seen {
+			order = append(order, name)
+		}
+		groups[name] = append(groups[name], ObjectValue(obj...))
+	}
+	top := make([]Member, 0, len(order))
+	for _, name := range order {
+		top = append(top, Member{Key: name, Value: ArrayValue(groups[name]...)})
+	}
+	return ObjectValue(top...)
+}
+
+// textSectionName maps the first key of a text section to the section name the JSON form uses.
+func textSectionName(firstKey string) string {
+	switch firstKey {
+	case "STATUS":
+		return "STATUS"
+	case "POOL":
+		return "POOLS"
+	case "ASC", "PGA", "GPU":
+		return "DEVS"
+	case "STATS":
+		return "STATS"
+	case "DEVDETAILS":
+		return "DEVDETAILS"
+	}
+	return strings.ToUpper(firstKey)
+}
+
+// splitEscaped splits s at every sep not preceded by a backslash escape; escapes are kept.
+func splitEscaped(s string, sep byte) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	if len(out) == 0 {
+		out = []string{""}
+	}
+	return out
+}
+
+// unescapedUntil returns s with escaped characters removed, so that a test for an unescaped
+// separator does not see escaped ones.
+func unescapedUntil(s string, _ byte) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unescapeText(s string) string {
+	if !strings.ContainsRune(s, '\\') {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// EscapeText escapes a value for the text form (the simulator writes text replies with it).
+func EscapeText(s string) string {
+	if !strings.ContainsAny(s, "|,=\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '|', ',', '=', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
