@@ -1,0 +1,132 @@
+// Package miner holds the normalised snapshot of one miner: what every firmware dialect produces
+// and what the collector turns into metrics. It knows nothing of firmware or of Prometheus.
+//
+// Units are base units: hashes per second, celsius, seconds, watts, revolutions per minute.
+// Every optional reading is an F, which is either set or absent: a field the miner did not report
+// stays absent and is never exported as a made-up 0.
+package miner
+
+// F is an optional reading.
+type F struct {
+	V   float64
+	Set bool
+}
+
+// Some returns a set reading.
+func Some(v float64) F { return F{V: v, Set: true} }
+
+// Or returns the reading, or def when it is absent.
+func (f F) Or(def float64) float64 {
+	if f.Set {
+		return f.V
+	}
+	return def
+}
+
+// Snapshot is everything one probe learned about one miner.
+type Snapshot struct {
+	// Identity, as cgminer_info labels.
+	Model           string // "Antminer S19j Pro", without firmware suffixes
+	Firmware        string // "stock", "braiins", "vnish", "luxos", "hiveon", "asicseer", …
+	Software        string // "bmminer", "cgminer", "btminer", "bosminer", "luxminer", …
+	SoftwareVersion string
+	APIVersion      string
+	// Family is the dialect that read the replies (for debug output).
+	Family string
+
+	Uptime          F // seconds since the mining software started
+	Hashrate        F // current (the miner's shortest window)
+	HashrateAverage F // since start
+	HashrateNominal F // ideal / factory
+	HashesTotal     F
+
+	// Boards holds the hashboard slots the model has (or that the miner reports), in slot order,
+	// numbered from 0. A slot whose board is missing stays in the list with Present false.
+	Boards         []Board
+	BoardsExpected F
+
+	Temperatures []Temperature // miner-level sensors
+	Fans         []Fan
+	FansExpected F
+	Power        F
+
+	Devices []Device // from devs
+
+	SharesAccepted     F
+	SharesRejected     F
+	SharesStale        F
+	HardwareErrors     F
+	DifficultyAccepted F
+	DifficultyRejected F
+
+	Pools []Pool
+
+	// Sleeping is 1 when the miner says it is deliberately idle (sleep mode, curtailment),
+	// 0 when it says it is not, absent when the firmware does not say.
+	Sleeping F
+}
+
+// Board is one hashboard slot.
+type Board struct {
+	Index           int // 0-based slot
+	Present         bool
+	Hashrate        F
+	HashrateNominal F
+	Chips           F
+	ChipsExpected   F
+	ChipsFailed     F
+	HardwareErrors  F
+	Temperatures    []Temperature
+}
+
+// Temperature is one sensor reading in celsius.
+type Temperature struct {
+	Sensor  string
+	Celsius float64
+}
+
+// Fan is one fan's speed.
+type Fan struct {
+	Name string
+	RPM  float64
+}
+
+// Device is one entry of `devs`.
+type Device struct {
+	ID      string
+	Alive   F // 1 when Status is Alive
+	Enabled F // 1 when Enabled is Y
+}
+
+// Pool is one configured pool.
+type Pool struct {
+	Index    string
+	URL      string
+	User     string
+	Up       F // 1 when Status is Alive
+	Active   F // 1 for the pool mined on now
+	Priority F
+	// DevFee marks a firmware's own fee pool (VNish "DevFee", the hidden "*" pool).
+	DevFee bool
+	// Expected is set by the module's pool expectations: 1 when url and user match, 0 when not.
+	Expected           F
+	SharesAccepted     F
+	SharesRejected     F
+	DifficultyAccepted F
+	LastShareTime      F // unix seconds
+}
+
+// BoardsDetected counts the boards present with chips. It is absent when the snapshot has no
+// board information at all.
+func (s *Snapshot) BoardsDetected() F {
+	if len(s.Boards) == 0 {
+		return F{}
+	}
+	n := 0.0
+	for _, b := range s.Boards {
+		if b.Present && (!b.Chips.Set || b.Chips.V > 0) {
+			n++
+		}
+	}
+	return Some(n)
+}
