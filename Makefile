@@ -43,7 +43,11 @@ tools:
 	fi
 
 # ---------------------------------------------------------------- tests
-test: fmt-check vet go-test fuzz-short
+# Each component adds its own checks in mk/<component>.mk: TEST_TARGETS += its-target.
+TEST_TARGETS :=
+-include mk/*.mk
+
+test: fmt-check vet go-test fuzz-short $(TEST_TARGETS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
