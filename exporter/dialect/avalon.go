@@ -1,0 +1,194 @@
+package dialect
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/minefarm/cgminer-stack/exporter/cgminer"
+	"github.com/minefarm/cgminer-stack/exporter/miner"
+)
+
+// bracket matches Canaan's `Key[value]` tokens inside an "MM ID" string.
+var bracket = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\[([^\]]*)\]`)
+
+// mmFields parses one "MM ID" string into its tokens (first occurrence of a key wins).
+func mmFields(s string) map[string]string {
+	out := map[string]string{}
+	for _, m := range bracket.FindAllStringSubmatch(s, -1) {
+		if _, dup := out[m[1]]; !dup {
+			out[m[1]] = strings.TrimSpace(m[2])
+		}
+	}
+	return out
+}
+
+func mmFloat(f map[string]string, key string) miner.F {
+	v, ok := f[key]
+	if !ok {
+		return miner.F{}
+	}
+	v = strings.TrimSuffix(strings.TrimSpace(v), "%")
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return miner.F{}
+	}
+	return miner.Some(n)
+}
+
+func mmList(f map[string]string, key string) []float64 {
+	var out []float64
+	for _, p := range strings.Fields(f[key]) {
+		if n, err := strconv.ParseFloat(p, 64); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type mmModule struct {
+	key    string
+	fields map[string]string
+	hb     string // the HBinfo string of the same stats entry, when separate
+}
+
+// avalonModules collects the MM ID strings of stats and estats, in key order.
+func avalonModules(r replies) []mmModule {
+	var mods []mmModule
+	seen := map[string]bool{}
+	for _, c := range []cgminer.Command{cgminer.EStats, cgminer.Stats} {
+		for _, st := range r.section(c, "STATS") {
+			hb := st.StrKey("HBinfo")
+			for _, m := range st.Members() {
+				if !strings.HasPrefix(m.Key, "MM ID") || m.Value.Kind() != cgminer.String {
+					continue
+				}
+				id := strings.TrimSuffix(m.Key, ":Summary")
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				mods = append(mods, mmModule{key: id, fields: mmFields(m.Value.Str()), hb: hb})
+			}
+		}
+		if len(mods) > 0 {
+			break
+		}
+	}
+	sort.SliceStable(mods, func(i, j int) bool {
+		return lessNumeric(strings.TrimPrefix(mods[i].key, "MM ID"), strings.TrimPrefix(mods[j].key, "MM ID"))
+	})
+	return mods
+}
+
+// avalonModel names the model from version's PROD ("Avalon Q", "AvalonMiner 1047") or the
+// module's Ver ("1047-20051101_…" → Avalon 1047, "7411706-…" → Avalon 741).
+func avalonModel(r replies, mods []mmModule) string {
+	v := r.first(cgminer.Version, "VERSION")
+	if p := v.StrKey("PROD"); p != "" {
+		p = strings.TrimSpace(strings.Replace(p, "AvalonMiner", "Avalon", 1))
+		return p
+	}
+	if len(mods) == 0 {
+		return ""
+	}
+	ver := mods[0].fields["Ver"]
+	head := ver
+	if i := strings.IndexAny(ver, "-_"); i > 0 {
+		head = ver[:i]
+	}
+	if len(head) == 7 { // 7411706: model 741, built 2017-06
+		head = head[:3]
+	}
+	if head == "" {
+		return "Avalon"
+	}
+	return "Avalon " + head
+}
+
+// readAvalon reads Canaan's cgminer: everything about the hardware is packed into "MM ID"
+// strings of Key[value] tokens (hashrate per board in MGHS, chip temperatures per board in
+// MTmax, fans, inlet temperature, the work state in SYSTEMSTATU).
+func readAvalon(r replies, s *miner.Snapshot) {
+	s.Firmware = "stock"
+	id := r.first(cgminer.Version, "VERSION")
+	s.Software, s.SoftwareVersion = "cgminer", id.StrKey("CGMiner")
+	if s.SoftwareVersion == "" {
+		desc := r.description(cgminer.Summary, cgminer.Stats)
+		s.Software, s.SoftwareVersion = softwareFromDescription(desc), versionFromDescription(desc)
+	}
+	mods := avalonModules(r)
+	s.Model = avalonModel(r, mods)
+	readCommon(r, s, defaultUnits)
+	if len(mods) == 0 {
+		return
+	}
+	first := mods[0].fields
+	if len(mods) == 1 {
+		// One controller: boards are the entries of MGHS.
+		ghs := mmList(first, "MGHS")
+		tmax := mmList(first, "MTmax")
+		for i, g := range ghs {
+			b := miner.Board{Index: i, Present: true, Hashrate: miner.Some(g * 1e9)}
+			if i < len(tmax) && tmax[i] > 0 {
+				b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "chip", Celsius: tmax[i]})
+			}
+			pvt := first["PVT_T"+strconv.Itoa(i)]
+			if pvt == "" && mods[0].hb != "" {
+				pvt = mmFields(mods[0].hb)["PVT_T"+strconv.Itoa(i)]
+			}
+			if n := len(strings.Fields(pvt)); n > 0 {
+				b.Chips = miner.Some(float64(n))
+			}
+			s.Boards = append(s.Boards, b)
+		}
+	} else {
+		// Several modules on one controller (Avalon 7/8 chains): each module is a board.
+		for i, m := range mods {
+			b := miner.Board{Index: i, Present: true}
+			if g := mmFloat(m.fields, "GHSmm"); g.Set {
+				b.Hashrate = miner.Some(g.V * 1e9)
+			}
+			if t := mmFloat(m.fields, "TMax"); t.Set && t.V > 0 {
+				b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "chip", Celsius: t.V})
+			}
+			if t := mmFloat(m.fields, "Temp"); t.Set && t.V > -273 {
+				b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "inlet", Celsius: t.V})
+			}
+			s.Boards = append(s.Boards, b)
+		}
+	}
+	// Miner-level sensors; an absent inlet sensor reads -273.
+	for _, ks := range [][2]string{{"Temp", "inlet"}, {"ITemp", "inlet"}, {"HBITemp", "board_inlet"}, {"HBOTemp", "board_outlet"}, {"TMax", "max"}, {"TAvg", "avg"}} {
+		key, sensor := ks[0], ks[1]
+		if t := mmFloat(first, key); t.Set && t.V > -273 && (t.V != 0 || sensor == "inlet") {
+			if sensor == "inlet" && hasSensor(s.Temperatures, "inlet") {
+				continue
+			}
+			s.Temperatures = append(s.Temperatures, miner.Temperature{Sensor: sensor, Celsius: t.V})
+		}
+	}
+	sort.Slice(s.Temperatures, func(i, j int) bool { return s.Temperatures[i].Sensor < s.Temperatures[j].Sensor })
+	for n := 1; n <= 8; n++ {
+		if f := mmFloat(first, "Fan"+strconv.Itoa(n)); f.Set {
+			s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(n - 1), RPM: f.V})
+		}
+	}
+	if p := mmFloat(first, "WALLPOWER"); p.Set && p.V > 0 {
+		s.Power = p
+	}
+	if st := strings.ToLower(first["SYSTEMSTATU"]); st != "" {
+		s.Sleeping = boolF(strings.Contains(st, "in idle") || strings.Contains(st, "in sleep"))
+	}
+	// Canaan reports no rated hashrate; the model table fills it in.
+}
+
+func hasSensor(ts []miner.Temperature, name string) bool {
+	for _, t := range ts {
+		if t.Sensor == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package dialect
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/minefarm/cgminer-stack/exporter/cgminer"
+	"github.com/minefarm/cgminer-stack/exporter/miner"
+)
+
+// readLuxOS reads LuxOS: Bitmain-shaped stats (read as an Antminer's) whose version block
+// pretends to be stock, plus `temps` with intake and exhaust sensors per board, `fans`, `power`,
+// per-board "Nominal MHS" in devs, and IsUserShutdown for curtailment.
+func readLuxOS(r replies, s *miner.Snapshot) {
+	readAntminer(r, s)
+	s.Firmware = "luxos"
+	id := r.identity()
+	s.Software, s.SoftwareVersion = "luxminer", id.StrKey("LUXminer")
+	if s.SoftwareVersion == "" {
+		s.SoftwareVersion = versionFromDescription(r.description(cgminer.Version, cgminer.Summary))
+	}
+	// LuxOS's "Total MH" repeats the average hashrate in MH/s instead of counting work done.
+	s.HashesTotal = miner.F{}
+
+	// temps: each board's sensors, labelled in METADATA ("Board Intake (top)", "Board Exhaust …").
+	kinds := map[string]string{}
+	for _, md := range r.section(cgminer.Temps, "METADATA") {
+		for _, m := range md.Members() {
+			label := strings.ToLower(m.Value.StrKey("Label"))
+			switch {
+			case strings.Contains(label, "intake") || strings.Contains(label, "inlet"):
+				kinds[m.Key] = "inlet"
+			case strings.Contains(label, "exhaust") || strings.Contains(label, "outlet"):
+				kinds[m.Key] = "outlet"
+			}
+		}
+	}
+	for i, t := range r.section(cgminer.Temps, "TEMPS") {
+		idx := i
+		if f, ok := t.FloatKey("ID"); ok {
+			idx = int(f)
+		}
+		if idx < 0 || idx >= len(s.Boards) {
+			continue
+		}
+		hottest := map[string]float64{}
+		for _, m := range t.Members() {
+			kind, ok := kinds[m.Key]
+			if !ok {
+				continue
+			}
+			if f, ok := m.Value.Float(); ok && f > 0 && f > hottest[kind] {
+				hottest[kind] = f
+			}
+		}
+		for _, kind := range []string{"inlet", "outlet"} {
+			if f, ok := hottest[kind]; ok {
+				s.Boards[idx].Temperatures = append(s.Boards[idx].Temperatures, miner.Temperature{Sensor: kind, Celsius: f})
+			}
+		}
+	}
+	if fans := r.section(cgminer.Fans, "FANS"); len(fans) > 0 {
+		s.Fans = s.Fans[:0]
+		for i, f := range fans {
+			name := strings.TrimPrefix(strings.ToLower(f.StrKey("FAN")), "fan")
+			if n, err := strconv.Atoi(name); err == nil {
+				name = strconv.Itoa(n - 1)
+			} else {
+				name = slotLabel(i)
+			}
+			if rpm := num(f, "RPM"); rpm.Set {
+				s.Fans = append(s.Fans, miner.Fan{Name: name, RPM: rpm.V})
+			}
+		}
+	}
+	if p := positive(r.first(cgminer.Power, "POWER"), "Watts"); p.Set {
+		s.Power = p
+	}
+	devs := r.section(cgminer.Devs, "DEVS")
+	shut, n := 0, 0
+	for _, d := range devs {
+		n++
+		if b, ok := d.Get("IsUserShutdown").Truth(); ok && b {
+			shut++
+		}
+		// Devs' "Nominal MHS" per board, by ASC number (0-based like our boards).
+		if idx, ok := d.FloatKey("ASC"); ok && int(idx) >= 0 && int(idx) < len(s.Boards) {
+			if f := positive(d, "Nominal MHS"); f.Set && !s.Boards[int(idx)].HashrateNominal.Set {
+				s.Boards[int(idx)].HashrateNominal = scaled(f, 1e6)
+			}
+		}
+	}
+	if n > 0 && shut == n {
+		s.Sleeping = miner.Some(1)
+	}
+}
+
+func slotLabel(i int) string { return strconv.Itoa(i) }
