@@ -68,9 +68,9 @@ func ReasonOf(err error) Reason {
 	return classify(err)
 }
 
-// connectionLevel reasons mean the miner cannot be talked to now; asking again for another
+// ConnectionLevel reasons mean the miner cannot be talked to now; asking again for another
 // command is pointless.
-func (r Reason) connectionLevel() bool {
+func (r Reason) ConnectionLevel() bool {
 	switch r {
 	case ReasonRefused, ReasonTimeout, ReasonUnreachable, ReasonDial:
 		return true
@@ -192,7 +192,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 		}
 		top, rep, ex := c.exchange(ctx, addr, strings.Join(names, "+"), o.KeepRaw)
 		res.Exchanges = append(res.Exchanges, ex)
-		if ex.Err != nil && ReasonOf(ex.Err).connectionLevel() {
+		if ex.Err != nil && ReasonOf(ex.Err).ConnectionLevel() {
 			for _, cmd := range cmds {
 				res.Errors[cmd.name] = ex.Err
 			}
@@ -224,7 +224,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 		res.Exchanges = append(res.Exchanges, ex)
 		if ex.Err != nil {
 			res.Errors[cmd.name] = ex.Err
-			if ReasonOf(ex.Err).connectionLevel() {
+			if ReasonOf(ex.Err).ConnectionLevel() {
 				for _, rest := range single[i+1:] {
 					res.Errors[rest.name] = ex.Err
 				}

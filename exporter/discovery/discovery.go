@@ -1,0 +1,447 @@
+// Package discovery finds miners by scanning the configured IP ranges, keeps an inventory of
+// them (persisted to a file so a restart does not forget miners that are offline at the time),
+// and serves it to Prometheus as HTTP service discovery.
+package discovery
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minefarm/cgminer-stack/exporter/cgminer"
+	"github.com/minefarm/cgminer-stack/exporter/config"
+	"github.com/minefarm/cgminer-stack/exporter/dialect"
+)
+
+// Querier asks a miner commands; *cgminer.Client is the real one.
+type Querier interface {
+	QueryAll(ctx context.Context, addr string, cmds []cgminer.Command, o cgminer.Options) *cgminer.Result
+}
+
+// Entry is one miner in the inventory.
+type Entry struct {
+	Address   string            `json:"address"` // ip:port
+	Site      string            `json:"site"`
+	Rack      string            `json:"rack,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Model     string            `json:"model"`
+	Firmware  string            `json:"firmware"`
+	Family    string            `json:"family"`
+	Module    string            `json:"module"`
+	FirstSeen time.Time         `json:"first_seen"`
+	LastSeen  time.Time         `json:"last_seen"`
+}
+
+// Discoverer scans and serves /sd.
+type Discoverer struct {
+	cfg       func() *config.Config
+	client    Querier
+	logger    *slog.Logger
+	stateFile string
+	now       func() time.Time
+
+	mu        sync.RWMutex
+	inv       map[string]*Entry
+	wake      chan struct{}
+	lastScan  time.Time
+	scanMu    sync.Mutex
+	saveMu    sync.Mutex
+	scanned   prometheus.Counter
+	found     prometheus.Counter
+	miners    *prometheus.GaugeVec
+	duration  prometheus.Gauge
+	completed prometheus.Gauge
+}
+
+// New builds a Discoverer and loads the inventory file when there is one.
+func New(cfg func() *config.Config, client Querier, logger *slog.Logger, reg prometheus.Registerer, stateFile string) *Discoverer {
+	d := &Discoverer{
+		cfg: cfg, client: client, logger: logger, stateFile: stateFile, now: time.Now,
+		inv:  map[string]*Entry{},
+		wake: make(chan struct{}, 1),
+		scanned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cgminer_discovery_addresses_scanned_total", Help: "Addresses sent an identify request.",
+		}),
+		found: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cgminer_discovery_answers_total", Help: "Addresses that answered as a miner.",
+		}),
+		miners: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cgminer_discovery_miners", Help: "Miners in the inventory by site, model and firmware, and whether they answered the last scan.",
+		}, []string{"site", "model", "firmware", "answering"}),
+		duration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cgminer_discovery_scan_duration_seconds", Help: "Duration of the last complete scan.",
+		}),
+		completed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cgminer_discovery_last_scan_completed_timestamp_seconds", Help: "When the last complete scan ended.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(d.scanned, d.found, d.miners, d.duration, d.completed)
+	}
+	if err := d.load(); err != nil {
+		logger.Warn("discovery inventory not loaded; starting empty", "file", stateFile, "err", err)
+	}
+	return d
+}
+
+// Reconfigure asks for a new scan (after a config reload).
+func (d *Discoverer) Reconfigure() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run scans at the configured interval until ctx ends.
+func (d *Discoverer) Run(ctx context.Context) {
+	for {
+		cfg := d.cfg()
+		interval := time.Minute
+		if cfg.Discovery != nil && len(cfg.Discovery.Sites) > 0 {
+			interval = cfg.Discovery.Interval
+			if err := d.Scan(ctx); err != nil && ctx.Err() == nil {
+				d.logger.Error("scan failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-time.After(interval):
+		}
+	}
+}
+
+type job struct {
+	addr netip.Addr
+	site *config.Site
+}
+
+// Scan sends every address of every site an identify request, paced by the rate limit and bounded
+// by the concurrency limit, and updates the inventory.
+func (d *Discoverer) Scan(ctx context.Context) error {
+	d.scanMu.Lock()
+	defer d.scanMu.Unlock()
+	cfg := d.cfg()
+	dc := cfg.Discovery
+	if dc == nil {
+		return nil
+	}
+	start := d.now()
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for i := 0; i < dc.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				d.probe(ctx, cfg, j)
+			}
+		}()
+	}
+	interval := time.Duration(float64(time.Second) / dc.Rate)
+	next := time.Now()
+	stopped := false
+feed:
+	for _, s := range dc.Sites {
+		for _, r := range s.Ranges {
+			r.Each(func(a netip.Addr) bool {
+				if !cfg.Allowed(a) { // validated already; checked again at the point of contact
+					return true
+				}
+				if wait := time.Until(next); wait > 0 {
+					t := time.NewTimer(wait)
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+						stopped = true
+						return false
+					}
+				}
+				next = next.Add(interval)
+				if now := time.Now(); next.Before(now.Add(-interval)) {
+					next = now // do not burst to catch up after a slow spell
+				}
+				select {
+				case jobs <- job{addr: a, site: s}:
+				case <-ctx.Done():
+					stopped = true
+					return false
+				}
+				return true
+			})
+			if stopped {
+				break feed
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if stopped {
+		return ctx.Err()
+	}
+	d.forget(cfg)
+	end := d.now()
+	d.mu.Lock()
+	d.lastScan = end
+	d.mu.Unlock()
+	d.duration.Set(end.Sub(start).Seconds())
+	d.completed.Set(float64(end.UnixNano()) / 1e9)
+	d.updateGauges()
+	d.Save()
+	return nil
+}
+
+// identify is what a miner is asked once it answered the cheap request.
+var identify = []cgminer.Command{cgminer.Version, cgminer.Stats, cgminer.DevDetails, cgminer.Summary}
+
+func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
+	dc := cfg.Discovery
+	addr := net.JoinHostPort(j.addr.String(), strconv.Itoa(j.site.Port))
+	d.scanned.Inc()
+	cctx, cancel := context.WithTimeout(ctx, dc.Timeout)
+	res := d.client.QueryAll(cctx, addr, []cgminer.Command{cgminer.Version}, cgminer.Options{})
+	cancel()
+	if res.Err() != nil {
+		if rep, ok := res.Replies["version"]; !ok || rep == nil {
+			return // nothing there, or not a cgminer API
+		}
+	}
+	d.found.Inc()
+	cctx, cancel = context.WithTimeout(ctx, 2*dc.Timeout)
+	full := d.client.QueryAll(cctx, addr, identify, cgminer.Options{Join: true})
+	cancel()
+	for k, v := range res.Replies {
+		if _, ok := full.Replies[k]; !ok {
+			full.Replies[k] = v
+		}
+	}
+	fam := dialect.Identify(full)
+	snap := dialect.Read(full, fam)
+	module := j.site.Module
+	for _, mm := range dc.ModulesByModel {
+		if mm.Model.MatchString(snap.Model) {
+			module = mm.Module
+			break
+		}
+	}
+	if module == "" {
+		module = config.DefaultModule
+	}
+	now := d.now()
+	d.mu.Lock()
+	e, ok := d.inv[addr]
+	if !ok {
+		e = &Entry{Address: addr, FirstSeen: now}
+		d.inv[addr] = e
+		d.logger.Info("found miner", "address", addr, "site", j.site.Name, "model", snap.Model, "firmware", snap.Firmware)
+	}
+	e.Site, e.Rack, e.Labels = j.site.Name, j.site.Rack.Rack(j.addr), j.site.Labels
+	if snap.Model != "" || e.Model == "" {
+		e.Model = snap.Model
+	}
+	e.Firmware, e.Family, e.Module, e.LastSeen = snap.Firmware, fam.Name, module, now
+	d.mu.Unlock()
+}
+
+// forget drops miners gone longer than forget_after and addresses no longer in any site.
+func (d *Discoverer) forget(cfg *config.Config) {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, e := range d.inv {
+		site := siteOf(cfg, e.Address)
+		if site == nil || now.Sub(e.LastSeen) > cfg.Discovery.ForgetAfter {
+			d.logger.Info("forgetting miner", "address", k, "last_seen", e.LastSeen)
+			delete(d.inv, k)
+			continue
+		}
+		e.Site = site.Name
+	}
+}
+
+func siteOf(cfg *config.Config, address string) *config.Site {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil || cfg.Discovery == nil {
+		return nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !cfg.Allowed(a) {
+		return nil
+	}
+	for _, s := range cfg.Discovery.Sites {
+		if strconv.Itoa(s.Port) != portStr {
+			continue
+		}
+		for _, r := range s.Ranges {
+			if r.Contains(a) {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Discoverer) updateGauges() {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	d.miners.Reset()
+	for _, e := range d.inv {
+		answering := "0"
+		if !e.LastSeen.Before(d.lastScan.Add(-d.cfg().Discovery.Interval)) {
+			answering = "1"
+		}
+		d.miners.WithLabelValues(e.Site, e.Model, e.Firmware, answering).Inc()
+	}
+}
+
+// Inventory returns a copy of the inventory, sorted by address.
+func (d *Discoverer) Inventory() []Entry {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make([]Entry, 0, len(d.inv))
+	for _, e := range d.inv {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// targetGroup is one entry of Prometheus's HTTP SD format.
+type targetGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// ServeHTTP serves the inventory in Prometheus's HTTP SD format: targets grouped by their label
+// set, each with site, rack, the site's labels and __param_module. Miners that stopped answering
+// stay listed (so MinerOffline fires for them) until forget_after has passed.
+func (d *Discoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	groups := map[string]*targetGroup{}
+	var keys []string
+	for _, e := range d.Inventory() {
+		labels := map[string]string{"site": e.Site, "__param_module": e.Module}
+		if e.Rack != "" {
+			labels["rack"] = e.Rack
+		}
+		for k, v := range e.Labels {
+			labels[k] = v
+		}
+		key := labelKey(labels)
+		g, ok := groups[key]
+		if !ok {
+			g = &targetGroup{Labels: labels, Targets: []string{}}
+			groups[key] = g
+			keys = append(keys, key)
+		}
+		g.Targets = append(g.Targets, instance(e.Address))
+	}
+	sort.Strings(keys)
+	out := make([]*targetGroup, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, groups[k])
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// instance is the target as Prometheus should name it: the IP alone for the default port.
+func instance(address string) string {
+	if host, port, err := net.SplitHostPort(address); err == nil && port == cgminer.DefaultPort {
+		return host
+	}
+	return address
+}
+
+func labelKey(l map[string]string) string {
+	ks := make([]string, 0, len(l))
+	for k := range l {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var b strings.Builder
+	for _, k := range ks {
+		b.WriteString(k + "\x00" + l[k] + "\x00")
+	}
+	return b.String()
+}
+
+type state struct {
+	Version int     `json:"version"`
+	Miners  []Entry `json:"miners"`
+}
+
+func (d *Discoverer) load() error {
+	if d.stateFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(d.stateFile)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read inventory: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("parse inventory %s: %w", d.stateFile, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range st.Miners {
+		e := st.Miners[i]
+		d.inv[e.Address] = &e
+	}
+	d.logger.Info("loaded discovery inventory", "file", d.stateFile, "miners", len(st.Miners))
+	return nil
+}
+
+// Save writes the inventory atomically (a temporary file renamed over the old one).
+func (d *Discoverer) Save() {
+	if d.stateFile == "" {
+		return
+	}
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	data, err := json.MarshalIndent(state{Version: 1, Miners: d.Inventory()}, "", " ")
+	if err == nil {
+		err = writeAtomic(d.stateFile, data)
+	}
+	if err != nil {
+		d.logger.Error("cannot save discovery inventory", "file", d.stateFile, "err", err)
+	}
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
