@@ -1,0 +1,256 @@
+package discovery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/exporter/cgminer"
+	"github.com/minefarm/cgminer-stack/exporter/config"
+)
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "cgminer-api", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimRight(b, "\x00\n")
+}
+
+// farm serves fake miners on chosen loopback addresses, all on one port.
+type farm struct {
+	t     *testing.T
+	port  int
+	mu    sync.Mutex
+	lns   map[string]net.Listener
+	conns map[string]int
+}
+
+func newFarm(t *testing.T, probeIP string) *farm {
+	ln, err := net.Listen("tcp", probeIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return &farm{t: t, port: port, lns: map[string]net.Listener{}, conns: map[string]int{}}
+}
+
+// add starts a miner answering every command from replies.
+func (f *farm) add(ip string, replies map[string][]byte) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(f.port)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.lns[ip] = ln
+	f.mu.Unlock()
+	f.t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			f.conns[ip]++
+			f.mu.Unlock()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				n, _ := c.Read(buf)
+				var req struct{ Command string }
+				_ = json.Unmarshal(buf[:n], &req)
+				c.Write(append(answer(replies, req.Command), 0))
+			}()
+		}
+	}()
+}
+
+func (f *farm) stop(ip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lns[ip].Close()
+}
+
+func answer(replies map[string][]byte, cmd string) []byte {
+	parts := bytes.Split([]byte(cmd), []byte("+"))
+	if len(parts) == 1 {
+		if r, ok := replies[cmd]; ok {
+			return r
+		}
+		return []byte(`{"STATUS":[{"STATUS":"E","When":1,"Code":14,"Msg":"Invalid command"}],"id":1}`)
+	}
+	var b bytes.Buffer
+	b.WriteString("{")
+	for _, p := range parts {
+		fmt.Fprintf(&b, "%q:[%s],", p, answer(replies, string(p)))
+	}
+	b.WriteString(`"id":1}`)
+	return b.Bytes()
+}
+
+func s19(t *testing.T) map[string][]byte {
+	d := "bmminer-antminer/antminer-s19pro-49.0.1.3_"
+	return map[string][]byte{"version": fixture(t, d+"version_pyformat.json"), "stats": fixture(t, d+"stats_pyformat.json"), "summary": fixture(t, d+"summary_pyformat.json")}
+}
+
+func luxos(t *testing.T) map[string][]byte {
+	d := "luxos/antminer-s19kpro-luxos-2025.4.8_"
+	return map[string][]byte{"version": fixture(t, d+"version_sorted.json"), "stats": fixture(t, d+"stats_sorted.json")}
+}
+
+func newDiscoverer(t *testing.T, yml, state string) (*Discoverer, *config.Config) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, state)
+	return d, cfg
+}
+
+type sdGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+func sd(t *testing.T, d *Discoverer) map[string]map[string]string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest("GET", "/sd", nil))
+	var groups []sdGroup
+	if err := json.Unmarshal(rec.Body.Bytes(), &groups); err != nil {
+		t.Fatalf("/sd is not HTTP SD JSON: %v\n%s", err, rec.Body.String())
+	}
+	out := map[string]map[string]string{}
+	for _, g := range groups {
+		for _, tg := range g.Targets {
+			out[tg] = g.Labels
+		}
+	}
+	return out
+}
+
+func TestScanFindsMinersAmongEmptyAddresses(t *testing.T) {
+	f := newFarm(t, "127.78.0.1")
+	f.add("127.78.0.10", s19(t))
+	f.add("127.78.0.77", s19(t))
+	f.add("127.78.1.200", luxos(t))
+	state := filepath.Join(t.TempDir(), "inventory.json")
+	yml := fmt.Sprintf(`
+modules: {s19: {dialect: antminer}}
+discovery:
+  port: %d
+  timeout: 500ms
+  rate: 5000
+  concurrency: 64
+  modules_by_model: [{model: 'Antminer S19 Pro', module: s19}]
+  sites:
+    - name: north
+      ranges: [127.78.0.0/23]
+      rack: {octet: 3, format: "r%%d"}
+      labels: {region: eu}
+`, f.port)
+	d, _ := newDiscoverer(t, yml, state)
+	if err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := sd(t, d)
+	if len(got) != 3 {
+		t.Fatalf("found %d miners, want 3: %v", len(got), got)
+	}
+	port := strconv.Itoa(f.port)
+	want := map[string]map[string]string{
+		"127.78.0.10:" + port:  {"site": "north", "rack": "r0", "region": "eu", "__param_module": "s19"},
+		"127.78.0.77:" + port:  {"site": "north", "rack": "r0", "region": "eu", "__param_module": "s19"},
+		"127.78.1.200:" + port: {"site": "north", "rack": "r1", "region": "eu", "__param_module": "default"},
+	}
+	for tg, labels := range want {
+		for k, v := range labels {
+			if got[tg][k] != v {
+				t.Errorf("%s: label %s=%q, want %q", tg, k, got[tg][k], v)
+			}
+		}
+	}
+	inv := d.Inventory()
+	models := map[string]string{}
+	for _, e := range inv {
+		models[e.Address] = e.Model + "/" + e.Firmware
+	}
+	if models["127.78.1.200:"+port] != "Antminer S19k Pro/luxos" || models["127.78.0.10:"+port] != "Antminer S19 Pro/stock" {
+		t.Errorf("models: %v", models)
+	}
+
+	// A miner taken offline stays listed (so MinerOffline fires for it) …
+	f.stop("127.78.0.77")
+	if err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sd(t, d)["127.78.0.77:"+port]; !ok {
+		t.Error("offline miner dropped from /sd")
+	}
+	// … and a restart keeps the inventory, the offline miner included.
+	d2, _ := newDiscoverer(t, yml, state)
+	if got := sd(t, d2); len(got) != 3 {
+		t.Errorf("after restart /sd has %d miners, want 3", len(got))
+	}
+	// Once it has been gone longer than forget_after it leaves.
+	d2.now = func() time.Time { return time.Now().Add(200 * time.Hour) }
+	if err := d2.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sd(t, d2)["127.78.0.77:"+port]; ok {
+		t.Error("miner gone for 200h still listed")
+	}
+}
+
+// The scan never exceeds its connection rate: 40 addresses at 100/s take at least 0.39 s.
+func TestScanRateLimit(t *testing.T) {
+	f := newFarm(t, "127.79.0.1")
+	d, _ := newDiscoverer(t, fmt.Sprintf(`
+discovery:
+  port: %d
+  timeout: 200ms
+  rate: 100
+  concurrency: 64
+  sites: [{name: a, ranges: [127.79.0.1-127.79.0.40]}]
+`, f.port), "")
+	start := time.Now()
+	if err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 390*time.Millisecond {
+		t.Errorf("40 addresses at 100/s scanned in %s", took)
+	}
+}
+
+func TestOnlyAllowedRanges(t *testing.T) {
+	_, err := config.Parse([]byte(`
+allowed_targets: [127.0.0.0/8]
+discovery: {sites: [{name: a, ranges: [10.0.0.0/24]}]}
+`))
+	if err == nil {
+		t.Fatal("a site outside allowed_targets was accepted")
+	}
+}
+
+func TestInstanceName(t *testing.T) {
+	for in, want := range map[string]string{"10.0.0.1:4028": "10.0.0.1", "10.0.0.1:4029": "10.0.0.1:4029"} {
+		if got := instance(in); got != want {
+			t.Errorf("instance(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
