@@ -25,8 +25,20 @@ type Probe struct {
 	Snapshot *miner.Snapshot
 }
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, labels, nil)
+// def is one metric: its name, help, label names, and the client_golang Desc for Collect.
+type def struct {
+	name, help string
+	labels     []string
+	desc       *prometheus.Desc
+	// sorted label names, and for each its position in labels (for the text writer)
+	sortedNames []string
+	order       []int
+}
+
+func desc(name, help string, labels ...string) *def {
+	d := &def{name: name, help: help, labels: labels, desc: prometheus.NewDesc(name, help, labels, nil)}
+	d.sortedNames, d.order = sortedLabels(labels)
+	return d
 }
 
 var poolLabels = []string{"pool", "url", "user"}
@@ -80,14 +92,20 @@ func (p *Probe) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits the probe's metrics.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
-	// Label values come from the miner: invalid UTF-8 would make the metric invalid, so it is
-	// replaced rather than allowed to fail the probe.
-	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, clean(lv)...)
+	p.walk(func(d *def, t prometheus.ValueType, v float64, lv []string) {
+		ch <- prometheus.MustNewConstMetric(d.desc, t, v, lv...)
+	})
+}
+
+// walk calls emit for every sample of the probe. Label values come from the miner: invalid UTF-8
+// would make the metric invalid, so it is replaced rather than allowed to fail the probe.
+func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []string)) {
+	gauge := func(d *def, v float64, lv ...string) {
+		emit(d, prometheus.GaugeValue, v, clean(lv))
 	}
-	opt := func(d *prometheus.Desc, t prometheus.ValueType, f miner.F, lv ...string) {
+	opt := func(d *def, t prometheus.ValueType, f miner.F, lv ...string) {
 		if f.Set {
-			ch <- prometheus.MustNewConstMetric(d, t, f.V, clean(lv)...)
+			emit(d, t, f.V, clean(lv))
 		}
 	}
 	if p.Up {

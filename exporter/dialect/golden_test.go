@@ -171,10 +171,30 @@ func goldenCases(t *testing.T) map[string][]string {
 	return cases
 }
 
-// Expose runs a probe's replies through the dialect and the collector and returns the text
-// exposition, as /probe would serve it.
-func expose(t *testing.T, res *cgminer.Result) []byte {
+// exposeDirect is expose through collector.Probe.WriteText, the path /probe serves.
+func exposeDirect(t *testing.T, res *cgminer.Result) []byte {
 	t.Helper()
+	p := probeOf(res)
+	var buf bytes.Buffer
+	if err := p.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	skip := false
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		if strings.Contains(line, "cgminer_probe_duration_seconds") {
+			skip = true
+			continue
+		}
+		if skip && strings.HasPrefix(line, "#") {
+			skip = false
+		}
+		out.WriteString(line)
+	}
+	return out.Bytes()
+}
+
+func probeOf(res *cgminer.Result) *collector.Probe {
 	p := &collector.Probe{Commands: map[string]bool{}}
 	for c, r := range res.Replies {
 		p.Commands[c] = r.OK()
@@ -191,6 +211,14 @@ func expose(t *testing.T, res *cgminer.Result) []byte {
 		snap := dialect.Read(res, nil)
 		p.Snapshot = &snap
 	}
+	return p
+}
+
+// Expose runs a probe's replies through the dialect and the collector and returns the text
+// exposition, as /probe would serve it.
+func expose(t *testing.T, res *cgminer.Result) []byte {
+	t.Helper()
+	p := probeOf(res)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(p)
 	mfs, err := reg.Gather()
@@ -225,6 +253,9 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			sort.Strings(files)
 			got := expose(t, loadResult(t, files))
+			if direct := exposeDirect(t, loadResult(t, files)); !bytes.Equal(direct, got) {
+				t.Errorf("WriteText differs from the registry's exposition:\n%s", diff(string(got), string(direct)))
+			}
 			path := filepath.Join("testdata", "golden", name+".prom")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -271,4 +302,13 @@ func diff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+func readFixture(tb testing.TB, f string) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join(fixtures, f))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.TrimRight(raw, "\x00\n")
 }
