@@ -39,6 +39,8 @@ func main() {
 		warmup      = flag.Duration("warmup", 3*time.Second, "unmeasured warm-up")
 		pid         = flag.Int("pid", 0, "PID of the exporter, for CPU and memory")
 		withPort    = flag.Bool("target-port", false, "send target as IP:PORT")
+		bbURL       = flag.String("blackbox-url", "", "also drive this blackbox_exporter probe URL (%s is IP:PORT) against the same miners")
+		bbPID       = flag.Int("blackbox-pid", 0, "PID of the blackbox_exporter")
 	)
 	flag.Parse()
 	reply, err := s19Reply(*fixtures)
@@ -54,25 +56,36 @@ func main() {
 		select {}
 	}
 	targets := make([]string, len(addrs))
+	withPorts := make([]string, len(addrs))
 	for i, a := range addrs {
 		targets[i] = a.String()
+		withPorts[i] = net.JoinHostPort(a.String(), strconv.Itoa(*port))
 		if *withPort {
-			targets[i] = net.JoinHostPort(a.String(), strconv.Itoa(*port))
+			targets[i] = withPorts[i]
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency * 2, MaxConnsPerHost: *concurrency * 2}, Timeout: 30 * time.Second}
+	fmt.Printf("cgminer_exporter: ")
+	drive(*exporter, targets, *concurrency, *warmup, *duration, *pid)
+	if *bbURL != "" {
+		fmt.Printf("blackbox_exporter: ")
+		drive(*bbURL, withPorts, *concurrency, *warmup, *duration, *bbPID)
+	}
+}
+
+func drive(url string, targets []string, concurrency int, warmup, duration time.Duration, pid int) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency * 2, MaxConnsPerHost: concurrency * 2}, Timeout: 30 * time.Second}
 	var ok, bad atomic.Int64
 	var measuring atomic.Bool
-	ctx, cancel := context.WithTimeout(context.Background(), *warmup+*duration)
+	ctx, cancel := context.WithTimeout(context.Background(), warmup+duration)
 	defer cancel()
 	var wg sync.WaitGroup
-	for w := 0; w < *concurrency; w++ {
+	for w := 0; w < concurrency; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				t := targets[rand.IntN(len(targets))]
-				resp, err := client.Get(fmt.Sprintf(*exporter, t))
+				resp, err := client.Get(fmt.Sprintf(url, t))
 				good := err == nil && resp.StatusCode == 200
 				if err == nil {
 					body, _ := io.ReadAll(resp.Body)
@@ -90,21 +103,21 @@ func main() {
 			}
 		}()
 	}
-	time.Sleep(*warmup)
-	cpu0 := cpuSeconds(*pid)
+	time.Sleep(warmup)
+	cpu0 := cpuSeconds(pid)
 	measuring.Store(true)
 	start := time.Now()
-	time.Sleep(*duration)
+	time.Sleep(duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
-	cpu1 := cpuSeconds(*pid)
+	cpu1 := cpuSeconds(pid)
 	cancel()
 	wg.Wait()
 	n := ok.Load()
 	fmt.Printf("probes ok: %d, failed: %d, in %.1fs: %.0f probes/s\n", n, bad.Load(), elapsed.Seconds(), float64(n)/elapsed.Seconds())
-	if *pid > 0 && n > 0 {
+	if pid > 0 && n > 0 {
 		fmt.Printf("exporter CPU: %.2fs, %.1f µs per probe, %.2f cores; peak RSS (VmHWM): %s\n",
-			cpu1-cpu0, (cpu1-cpu0)/float64(n)*1e6, (cpu1-cpu0)/elapsed.Seconds(), vmHWM(*pid))
+			cpu1-cpu0, (cpu1-cpu0)/float64(n)*1e6, (cpu1-cpu0)/elapsed.Seconds(), vmHWM(pid))
 	}
 }
 
