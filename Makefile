@@ -62,6 +62,7 @@ go-test: tools
 # Every fuzz target runs briefly; run longer by hand with FUZZTIME=10m.
 fuzz-short:
 	$(GO) test ./exporter/cgminer -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./exporter/dialect -run '^$$' -fuzz '^FuzzDialect$$' -fuzztime $(FUZZTIME)
 
 # ---------------------------------------------------------------- run
 run: build
