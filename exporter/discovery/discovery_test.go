@@ -20,7 +20,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/config"
 )
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "cgminer-api", name))
 	if err != nil {
@@ -31,14 +31,14 @@ func fixture(t *testing.T, name string) []byte {
 
 // farm serves fake miners on chosen loopback addresses, all on one port.
 type farm struct {
-	t     *testing.T
+	t     testing.TB
 	port  int
 	mu    sync.Mutex
 	lns   map[string]net.Listener
 	conns map[string]int
 }
 
-func newFarm(t *testing.T, probeIP string) *farm {
+func newFarm(t testing.TB, probeIP string) *farm {
 	ln, err := net.Listen("tcp", probeIP+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,17 +102,17 @@ func answer(replies map[string][]byte, cmd string) []byte {
 	return b.Bytes()
 }
 
-func s19(t *testing.T) map[string][]byte {
+func s19(t testing.TB) map[string][]byte {
 	d := "bmminer-antminer/antminer-s19pro-49.0.1.3_"
 	return map[string][]byte{"version": fixture(t, d+"version_pyformat.json"), "stats": fixture(t, d+"stats_pyformat.json"), "summary": fixture(t, d+"summary_pyformat.json")}
 }
 
-func luxos(t *testing.T) map[string][]byte {
+func luxos(t testing.TB) map[string][]byte {
 	d := "luxos/antminer-s19kpro-luxos-2025.4.8_"
 	return map[string][]byte{"version": fixture(t, d+"version_sorted.json"), "stats": fixture(t, d+"stats_sorted.json")}
 }
 
-func newDiscoverer(t *testing.T, yml, state string) (*Discoverer, *config.Config) {
+func newDiscoverer(t testing.TB, yml, state string) (*Discoverer, *config.Config) {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yml))
 	if err != nil {
