@@ -1,0 +1,555 @@
+// Package farm simulates a farm of ASIC miners that answer the cgminer API on loopback: one
+// listener per miner address, replies built from real captures of each firmware family, state
+// computed lazily from the seed, the clock and the faults injected at run time.
+package farm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Config is a farm's configuration.
+type Config struct {
+	// Range is the loopback prefix the miners live in (127.0.0.0/8 only).
+	Range netip.Prefix
+	// Miners is how many miners to run; 0 means every host address of Range.
+	Miners int
+	// Port is the API port every miner listens on (4028).
+	Port int
+	// Mix is the model mix; DefaultMix when empty.
+	Mix []Share
+	// Seed makes models, values and scenario selections reproducible.
+	Seed uint64
+	// SlowDelay is how long a miner with the slow fault waits before answering.
+	SlowDelay time.Duration
+	// RestartPeriod is how often restart_loop restarts the mining software.
+	RestartPeriod time.Duration
+	// DevFee is how much of each hour a VNish miner mines on its DevFee pool.
+	DevFee time.Duration
+	// ReadTimeout bounds how long a miner waits for a request after accepting a connection.
+	ReadTimeout time.Duration
+	Clock       Clock
+	Logger      *slog.Logger
+}
+
+// Defaults for the zero fields of a Config.
+const (
+	DefaultPort          = 4028
+	DefaultSlowDelay     = 8 * time.Second
+	DefaultRestartPeriod = 2 * time.Minute
+	DefaultDevFee        = 100 * time.Second // VNish's 2.8 % of an hour, rounded
+	DefaultReadTimeout   = 10 * time.Second
+	maxRequest           = 8192
+)
+
+// Farm is a set of simulated miners.
+type Farm struct {
+	cfg    Config
+	start  time.Time
+	miners []*Miner
+	byAddr map[netip.Addr]*Miner
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	started bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Miner is one simulated miner.
+type Miner struct {
+	farm  *Farm
+	addr  netip.Addr
+	index int
+	model *Model
+	seed  uint64
+	// osExtra is how long the controller ran before the mining software started.
+	osExtra float64
+
+	mu            sync.Mutex
+	faults        faultSet
+	since         [numFaults]time.Time
+	boot          time.Time // the mining software's start
+	epoch         time.Time // start of the counters' current period
+	base          counters  // counters at epoch
+	lastShareStop time.Time // when shares stopped being accepted
+	ln            net.Listener
+}
+
+// New checks cfg and lays out the farm: addresses, models and each miner's history. It binds
+// nothing; Start does.
+func New(cfg Config) (*Farm, error) {
+	if err := CheckLoopback(cfg.Range); err != nil {
+		return nil, err
+	}
+	cfg.Range = cfg.Range.Masked()
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("port %d out of range", cfg.Port)
+	}
+	if cfg.SlowDelay <= 0 {
+		cfg.SlowDelay = DefaultSlowDelay
+	}
+	if cfg.RestartPeriod <= 0 {
+		cfg.RestartPeriod = DefaultRestartPeriod
+	}
+	if cfg.DevFee < 0 || cfg.DevFee >= time.Hour {
+		return nil, fmt.Errorf("devfee %s must be between 0 and 1h", cfg.DevFee)
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Mix) == 0 {
+		mix, err := ParseMix(DefaultMix)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Mix = mix
+	}
+	hosts := Hosts(cfg.Range)
+	n := cfg.Miners
+	if n == 0 {
+		n = len(hosts)
+	}
+	if n < 0 || n > len(hosts) {
+		return nil, fmt.Errorf("%d miners do not fit in %s (%d host addresses)", cfg.Miners, cfg.Range, len(hosts))
+	}
+	f := &Farm{cfg: cfg, start: cfg.Clock.Now(), byAddr: make(map[netip.Addr]*Miner, n), log: cfg.Logger}
+
+	// Exact proportions of the mix, spread over the range in a seeded order.
+	counts := apportion(cfg.Mix, n)
+	kinds := make([]*Model, 0, n)
+	for i, c := range counts {
+		for range c {
+			kinds = append(kinds, cfg.Mix[i].Model)
+		}
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6d696e657273696d))
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+
+	f.miners = make([]*Miner, n)
+	for i := range n {
+		m := &Miner{farm: f, addr: hosts[i], index: i, model: kinds[i]}
+		m.seed = hash(cfg.Seed, uint64(i), 0x5eed)
+		// Miners have been up between an hour and three weeks; the controller a little longer.
+		up := time.Duration(float64(time.Hour) + unit(hash(m.seed, 0x0b))*float64(20*24*time.Hour))
+		m.boot = f.start.Add(-up).Truncate(time.Second)
+		m.epoch = f.start
+		m.base = counters{}.add(m.rates(0), f.start.Sub(m.boot).Seconds())
+		m.osExtra = math.Floor(30 + 600*unit(hash(m.seed, 0x05)))
+		f.miners[i] = m
+		f.byAddr[m.addr] = m
+	}
+	return f, nil
+}
+
+// CheckLoopback refuses any prefix outside 127.0.0.0/8: the simulator never binds anything else.
+func CheckLoopback(p netip.Prefix) error {
+	if !p.IsValid() {
+		return errors.New("no address range given")
+	}
+	loop := netip.MustParsePrefix("127.0.0.0/8")
+	if !p.Addr().Is4() || p.Bits() < 8 || !loop.Contains(p.Masked().Addr()) {
+		return fmt.Errorf("range %s is not inside 127.0.0.0/8: the simulator only binds loopback addresses", p)
+	}
+	return nil
+}
+
+// Hosts lists the host addresses of a prefix: all but the network and broadcast addresses
+// (for /31 and /32, every address).
+func Hosts(p netip.Prefix) []netip.Addr {
+	p = p.Masked()
+	size := 1 << (32 - p.Bits())
+	var out []netip.Addr
+	a := p.Addr()
+	for i := 0; i < size; i++ {
+		if size > 2 && (i == 0 || i == size-1) {
+			a = a.Next()
+			continue
+		}
+		out = append(out, a)
+		a = a.Next()
+	}
+	return out
+}
+
+// descriptorsNeeded is how many file descriptors a farm of n miners needs: one listener each,
+// plus room for connections in flight, the control API and the runtime.
+func descriptorsNeeded(n int) uint64 { return uint64(n) + 256 }
+
+// checkDescriptors fails clearly when the process may not open enough files. Go raises the soft
+// RLIMIT_NOFILE to the hard limit at start-up, so the hard limit is what counts.
+func checkDescriptors(n int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+	}
+	if need := descriptorsNeeded(n); rl.Cur < need {
+		return fmt.Errorf("%d miners need about %d file descriptors, but RLIMIT_NOFILE is %d (hard %d): "+
+			"run fewer miners or raise the limit (ulimit -n / LimitNOFILE=)", n, need, rl.Cur, rl.Max)
+	}
+	return nil
+}
+
+// Start binds every miner's listener and serves until ctx ends or Close is called. It returns
+// once every listener is bound, or the first error (with nothing left bound).
+func (f *Farm) Start(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return errors.New("farm already started")
+	}
+	if err := checkDescriptors(len(f.miners)); err != nil {
+		return err
+	}
+	f.ctx, f.cancel = context.WithCancel(ctx)
+	for _, m := range f.miners {
+		if err := m.listen(); err != nil {
+			f.cancel()
+			for _, o := range f.miners {
+				o.closeListener()
+			}
+			return err
+		}
+	}
+	f.started = true
+	go func() {
+		<-f.ctx.Done()
+		for _, m := range f.miners {
+			m.closeListener()
+		}
+	}()
+	return nil
+}
+
+// Close stops every listener and waits for the connections in flight.
+func (f *Farm) Close() {
+	f.mu.Lock()
+	cancel := f.cancel
+	f.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		for _, m := range f.miners {
+			m.closeListener()
+		}
+	}
+	f.wg.Wait()
+}
+
+// Len is the number of miners.
+func (f *Farm) Len() int { return len(f.miners) }
+
+// Port is the API port of every miner.
+func (f *Farm) Port() int { return f.cfg.Port }
+
+// Miners lists the miners in address order.
+func (f *Farm) Miners() []*Miner { return f.miners }
+
+// Miner returns the miner at addr.
+func (f *Farm) Miner(addr netip.Addr) (*Miner, bool) {
+	m, ok := f.byAddr[addr]
+	return m, ok
+}
+
+// Addr is the miner's IP address.
+func (m *Miner) Addr() netip.Addr { return m.addr }
+
+// Endpoint is the miner's API address, IP:port.
+func (m *Miner) Endpoint() string {
+	return net.JoinHostPort(m.addr.String(), strconv.Itoa(m.farm.cfg.Port))
+}
+
+// Model is the miner's model.
+func (m *Miner) Model() *Model { return m.model }
+
+// Faults lists the active faults, in their fixed order.
+func (m *Miner) Faults() []Fault {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.faults.list()
+}
+
+// FaultSince tells when an active fault was set.
+func (m *Miner) FaultSince(fl Fault) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.since[fl], m.faults.has(fl)
+}
+
+// SetFault turns a fault on. Setting an active fault again changes nothing (and reports false).
+func (m *Miner) SetFault(fl Fault) (bool, error) {
+	if fl >= numFaults {
+		return false, fmt.Errorf("unknown fault %d", fl)
+	}
+	now := m.farm.cfg.Clock.Now()
+	m.mu.Lock()
+	if m.faults.has(fl) {
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.advanceLocked(now)
+	m.closePeriodLocked(now, m.faults|1<<fl)
+	m.faults |= 1 << fl
+	m.since[fl] = now
+	if fl == RestartLoop {
+		m.boot, m.epoch, m.base = now, now, counters{}
+	}
+	m.mu.Unlock()
+	m.farm.log.Info("fault set", "miner", m.addr, "model", m.model.Key, "fault", fl)
+	if fl == Offline {
+		m.closeListener()
+	}
+	return true, nil
+}
+
+// ClearFault turns a fault off. Clearing an inactive fault changes nothing (and reports false).
+func (m *Miner) ClearFault(fl Fault) (bool, error) {
+	if fl >= numFaults {
+		return false, fmt.Errorf("unknown fault %d", fl)
+	}
+	now := m.farm.cfg.Clock.Now()
+	m.mu.Lock()
+	if !m.faults.has(fl) {
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.advanceLocked(now)
+	m.closePeriodLocked(now, m.faults&^(1<<fl))
+	m.faults &^= 1 << fl
+	m.since[fl] = time.Time{}
+	if fl == Offline {
+		// The API came back: the mining software was restarted.
+		m.boot, m.epoch, m.base = now, now, counters{}
+	}
+	m.mu.Unlock()
+	m.farm.log.Info("fault cleared", "miner", m.addr, "model", m.model.Key, "fault", fl)
+	if fl == Offline {
+		return true, m.reopen()
+	}
+	return true, nil
+}
+
+// ClearFaults turns every fault off.
+func (m *Miner) ClearFaults() error {
+	var errs []error
+	for _, fl := range m.Faults() {
+		if _, err := m.ClearFault(fl); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closePeriodLocked ends the counters' current period at now, before the faults change to next.
+func (m *Miner) closePeriodLocked(now time.Time, next faultSet) {
+	before := m.rates(m.faults).accepted > 0
+	m.base = m.countersLocked(now)
+	m.epoch = now
+	if before && m.rates(next).accepted == 0 {
+		m.lastShareStop = now
+	}
+}
+
+// listen binds the miner's listener and serves it.
+func (m *Miner) listen() error {
+	ln, err := net.Listen("tcp4", m.Endpoint())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Endpoint(), err)
+	}
+	m.mu.Lock()
+	m.ln = ln
+	m.mu.Unlock()
+	m.farm.wg.Add(1)
+	go m.serve(ln)
+	return nil
+}
+
+// reopen binds the listener again after offline, unless the farm has stopped or another fault
+// request already did.
+func (m *Miner) reopen() error {
+	m.farm.mu.Lock()
+	ctx := m.farm.ctx
+	m.farm.mu.Unlock()
+	if ctx == nil || ctx.Err() != nil {
+		return nil
+	}
+	m.mu.Lock()
+	open := m.ln != nil || m.faults.has(Offline)
+	m.mu.Unlock()
+	if open {
+		return nil
+	}
+	return m.listen()
+}
+
+func (m *Miner) closeListener() {
+	m.mu.Lock()
+	ln := m.ln
+	m.ln = nil
+	m.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+}
+
+func (m *Miner) serve(ln net.Listener) {
+	defer m.farm.wg.Done()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or similar: back off briefly instead of spinning.
+			m.farm.log.Warn("accept failed", "miner", m.addr, "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		m.farm.wg.Add(1)
+		go func() {
+			defer m.farm.wg.Done()
+			m.handle(conn)
+		}()
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, maxRequest); return &b }}
+
+// handle answers one connection: one request, one reply ending in NUL, then close (as cgminer
+// does). Connection-level faults decide whether and how the reply is written.
+func (m *Miner) handle(conn net.Conn) {
+	defer conn.Close()
+	ctx := m.farm.ctx
+	_ = conn.SetDeadline(time.Now().Add(m.farm.cfg.ReadTimeout))
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	// cgminer reads the request with a single recv(); so does the simulator.
+	n, err := conn.Read(*bp)
+	if n == 0 || (err != nil && n == 0) {
+		return
+	}
+	req := (*bp)[:n]
+	m.mu.Lock()
+	f := m.faults
+	m.mu.Unlock()
+	switch {
+	case f.has(Hang):
+		// Accept, never answer: hold the connection until the client gives up or the farm stops.
+		_ = conn.SetDeadline(time.Time{})
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+		var sink [256]byte
+		for {
+			if _, err := conn.Read(sink[:]); err != nil {
+				return
+			}
+		}
+	case f.has(Slow):
+		t := time.NewTimer(m.farm.cfg.SlowDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		_ = conn.SetDeadline(time.Now().Add(m.farm.cfg.ReadTimeout))
+	}
+	if f.has(Garbage) {
+		_, _ = conn.Write(garbage(m.seed, m.farm.cfg.Clock.Now()))
+		return
+	}
+	out := m.Respond(req, nil)
+	if f.has(Truncated) {
+		out = truncate(out)
+	}
+	_, _ = conn.Write(out)
+}
+
+// garbage is what a miner with a broken API daemon sends: bytes that are not the API, no NUL.
+func garbage(seed uint64, now time.Time) []byte {
+	h := hash(seed, uint64(now.UnixNano()))
+	n := 48 + int(h%200)
+	out := make([]byte, n)
+	for i := range out {
+		h = splitmix64(h)
+		b := byte(h)
+		if b == 0 || b == '{' || b == '[' || b == ',' {
+			b = 0xfe
+		}
+		out[i] = b
+	}
+	out[0] = 0x8f // never the start of a JSON or text reply
+	return out
+}
+
+// truncate cuts a reply mid-JSON, like a daemon that dies while writing: no closing brace, no NUL.
+func truncate(reply []byte) []byte {
+	if len(reply) < 4 {
+		return reply[:0]
+	}
+	return reply[:len(reply)/2]
+}
+
+// MinerInfo is a miner as the control API lists it.
+type MinerInfo struct {
+	Address  string   `json:"address"`
+	Port     int      `json:"port"`
+	Model    string   `json:"model"`
+	Name     string   `json:"name"`
+	Firmware string   `json:"firmware"`
+	Faults   []string `json:"faults"`
+}
+
+// Info describes the miner.
+func (m *Miner) Info() MinerInfo {
+	fs := m.Faults()
+	names := make([]string, len(fs))
+	for i, fl := range fs {
+		names[i] = fl.String()
+	}
+	return MinerInfo{Address: m.addr.String(), Port: m.farm.cfg.Port, Model: m.model.Key,
+		Name: m.model.Name, Firmware: m.model.Firmware, Faults: names}
+}
+
+// Select picks count miners of a model ("" for any) in a seeded order, for scenarios: the same
+// seed picks the same miners. It fails when fewer are available.
+func (f *Farm) Select(model string, count int, salt uint64) ([]*Miner, error) {
+	var pool []*Miner
+	for _, m := range f.miners {
+		if model == "" || m.model.Key == model {
+			pool = append(pool, m)
+		}
+	}
+	if count > len(pool) {
+		return nil, fmt.Errorf("wants %d miners of model %q, the farm has %d", count, model, len(pool))
+	}
+	rng := rand.New(rand.NewPCG(f.cfg.Seed, salt))
+	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+	out := pool[:count]
+	sort.Slice(out, func(i, j int) bool { return out[i].index < out[j].index })
+	return out, nil
+}
