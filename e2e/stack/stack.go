@@ -1,0 +1,427 @@
+// Package stack starts the whole system as plain processes: minersim (the simulated farm),
+// cgminer_exporter with discovery over the farm's range, Prometheus and Alertmanager (Debian's
+// binaries), and repair_receiver on SQLite. `make run` and the end-to-end test both use it, so
+// what the test proves is what an operator runs.
+//
+// The configs are the repository's own (prometheus.yml, alertmanager.yml, rules/, receiver/),
+// copied into the work folder with the addresses and ports of this run, absolute paths, and — in
+// Fast mode, for the test — every interval, `for:` and window divided so a fault becomes a task
+// in seconds instead of minutes.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Options describe one run.
+type Options struct {
+	Root    string // repository root
+	BinDir  string // cgminer_exporter, repair_receiver, minersim
+	WorkDir string // configs, data, logs
+	// Fast shortens every interval for tests.
+	Fast bool
+	// Farm: the simulated farm's range, size and scenario. RealFarm skips the simulator and uses
+	// ExporterConfig as it is (its discovery sites are the real farm's).
+	SimRange       string
+	Miners         int
+	Models         string
+	Scenario       string
+	Seed           int
+	RealFarm       bool
+	ExporterConfig string // used as is when RealFarm
+	// Ports; zero picks the standard ones (9090, 9093, 9154, 9155, 9156) unless Fast, where free
+	// ports are chosen.
+	PrometheusPort, AlertmanagerPort, ExporterPort, ReceiverPort, SimControlPort int
+	Log                                                                          io.Writer
+}
+
+// Stack is a running system.
+type Stack struct {
+	opts  Options
+	procs []*proc
+	URLs  URLs
+}
+
+// URLs of the running parts.
+type URLs struct {
+	Prometheus, Alertmanager, Exporter, Receiver, SimControl string
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *os.File
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (o *Options) defaults() {
+	pick := func(p *int, std int) {
+		if *p == 0 {
+			if o.Fast {
+				*p = freePort()
+			} else {
+				*p = std
+			}
+		}
+	}
+	pick(&o.PrometheusPort, 9090)
+	pick(&o.AlertmanagerPort, 9093)
+	pick(&o.ExporterPort, 9154)
+	pick(&o.ReceiverPort, 9155)
+	pick(&o.SimControlPort, 9156)
+	if o.SimRange == "" {
+		o.SimRange = "127.1.0.0/25"
+	}
+	if o.Miners == 0 {
+		o.Miners = 100
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// Binaries the stack needs from the system, and the Debian package of each.
+var systemBinaries = map[string]string{
+	"prometheus":              "prometheus",
+	"prometheus-alertmanager": "prometheus-alertmanager",
+}
+
+// Start brings the stack up and waits until every part answers.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	o.defaults()
+	for bin, pkg := range systemBinaries {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("%s not found: install Debian's %s (make tools does)", bin, pkg)
+		}
+	}
+	for _, d := range []string{"prometheus", "alertmanager", "logs"} {
+		if err := os.MkdirAll(filepath.Join(o.WorkDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	s := &Stack{opts: o}
+	host := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	s.URLs = URLs{
+		Prometheus:   "http://" + host(o.PrometheusPort),
+		Alertmanager: "http://" + host(o.AlertmanagerPort),
+		Exporter:     "http://" + host(o.ExporterPort),
+		Receiver:     "http://" + host(o.ReceiverPort),
+	}
+	cfgs, err := s.writeConfigs()
+	if err != nil {
+		return nil, err
+	}
+	bin := func(n string) string { return filepath.Join(o.BinDir, n) }
+	if !o.RealFarm {
+		s.URLs.SimControl = "http://" + host(o.SimControlPort)
+		args := []string{"--range=" + o.SimRange, "--miners=" + strconv.Itoa(o.Miners), "--seed=" + strconv.Itoa(o.Seed),
+			"--control.listen-address=" + host(o.SimControlPort)}
+		if o.Models != "" {
+			args = append(args, "--models="+o.Models)
+		}
+		if o.Scenario != "" {
+			args = append(args, "--scenario="+o.Scenario)
+		}
+		if err := s.start("minersim", bin("minersim"), args...); err != nil {
+			return nil, s.fail(err)
+		}
+		if err := waitHTTP(ctx, s.URLs.SimControl+"/miners", 30*time.Second); err != nil {
+			return nil, s.fail(fmt.Errorf("minersim: %w", err))
+		}
+	}
+	steps := []struct {
+		name, bin string
+		args      []string
+		ready     string
+	}{
+		{"cgminer_exporter", bin("cgminer_exporter"), []string{"--config.file=" + cfgs.exporter, "--web.listen-address=" + host(o.ExporterPort),
+			"--discovery.state-file=" + filepath.Join(o.WorkDir, "inventory.json")}, s.URLs.Exporter + "/-/healthy"},
+		{"repair_receiver", bin("repair_receiver"), []string{"--config.file=" + cfgs.receiver, "--web.listen-address=" + host(o.ReceiverPort),
+			"--web.config.file=" + filepath.Join(o.Root, "receiver", "web.yml"), "--storage.path=" + filepath.Join(o.WorkDir, "receiver.db"),
+			"--prometheus.url=" + s.URLs.Prometheus}, s.URLs.Receiver + "/-/healthy"},
+		{"alertmanager", "prometheus-alertmanager", []string{"--config.file=" + cfgs.alertmanager, "--storage.path=" + filepath.Join(o.WorkDir, "alertmanager"),
+			"--web.listen-address=" + host(o.AlertmanagerPort), "--cluster.listen-address=", "--web.external-url=" + s.URLs.Alertmanager}, s.URLs.Alertmanager + "/-/ready"},
+		{"prometheus", "prometheus", append([]string{"--config.file=" + cfgs.prometheus, "--storage.tsdb.path=" + filepath.Join(o.WorkDir, "prometheus"),
+			"--web.listen-address=" + host(o.PrometheusPort), "--web.enable-lifecycle", "--web.external-url=" + s.URLs.Prometheus}, promFlags(o.Fast)...), s.URLs.Prometheus + "/-/ready"},
+	}
+	for _, st := range steps {
+		if err := s.start(st.name, st.bin, st.args...); err != nil {
+			return nil, s.fail(err)
+		}
+		if err := waitHTTP(ctx, st.ready, 60*time.Second); err != nil {
+			return nil, s.fail(fmt.Errorf("%s: %w (log: %s)", st.name, err, s.logPath(st.name)))
+		}
+	}
+	return s, nil
+}
+
+func promFlags(fast bool) []string {
+	if fast {
+		return []string{"--rules.alert.resend-delay=1s", "--rules.alert.for-grace-period=1s"}
+	}
+	return nil
+}
+
+func (s *Stack) logPath(name string) string {
+	return filepath.Join(s.opts.WorkDir, "logs", name+".log")
+}
+
+func (s *Stack) start(name, bin string, args ...string) error {
+	f, err := os.Create(s.logPath(name))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = s.opts.Root
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: f}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	s.procs = append(s.procs, p)
+	fmt.Fprintf(s.opts.Log, "started %-16s pid %d, log %s\n", name, cmd.Process.Pid, s.logPath(name))
+	return nil
+}
+
+func (s *Stack) fail(err error) error {
+	s.Stop()
+	return err
+}
+
+// Exited returns the name of a part that stopped on its own, if any.
+func (s *Stack) Exited() string {
+	for _, p := range s.procs {
+		select {
+		case <-p.done:
+			return p.name
+		default:
+		}
+	}
+	return ""
+}
+
+// Stop ends every part it started (SIGTERM, then SIGKILL after 10 s), in reverse order.
+func (s *Stack) Stop() {
+	var wg sync.WaitGroup
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+				<-p.done
+			}
+			p.log.Close()
+		}()
+	}
+	wg.Wait()
+	s.procs = nil
+}
+
+// Stopped reports a process by name, for tests that kill parts.
+func (s *Stack) Process(name string) *os.Process {
+	for _, p := range s.procs {
+		if p.name == name {
+			return p.cmd.Process
+		}
+	}
+	return nil
+}
+
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+			last = fmt.Errorf("status %d", resp.StatusCode)
+		} else {
+			last = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready at %s after %s: %v", url, timeout, last)
+}
+
+type configFiles struct{ exporter, prometheus, alertmanager, receiver string }
+
+// writeConfigs writes this run's configs into the work folder.
+func (s *Stack) writeConfigs() (configFiles, error) {
+	o := s.opts
+	w := o.WorkDir
+	out := configFiles{
+		exporter:     filepath.Join(w, "cgminer.yml"),
+		prometheus:   filepath.Join(w, "prometheus.yml"),
+		alertmanager: filepath.Join(w, "alertmanager.yml"),
+		receiver:     filepath.Join(w, "receiver.yml"),
+	}
+	// The exporter: the example's modules, discovery over the simulated farm.
+	if o.RealFarm {
+		b, err := os.ReadFile(o.ExporterConfig)
+		if err != nil {
+			return out, err
+		}
+		if err := os.WriteFile(out.exporter, b, 0o644); err != nil {
+			return out, err
+		}
+	} else if err := s.exporterConfig(out.exporter); err != nil {
+		return out, err
+	}
+	ports := strings.NewReplacer(
+		"127.0.0.1:9090", "127.0.0.1:"+strconv.Itoa(o.PrometheusPort),
+		"localhost:9090", "127.0.0.1:"+strconv.Itoa(o.PrometheusPort),
+		"127.0.0.1:9093", "127.0.0.1:"+strconv.Itoa(o.AlertmanagerPort),
+		"localhost:9093", "127.0.0.1:"+strconv.Itoa(o.AlertmanagerPort),
+		"127.0.0.1:9154", "127.0.0.1:"+strconv.Itoa(o.ExporterPort),
+		"localhost:9154", "127.0.0.1:"+strconv.Itoa(o.ExporterPort),
+		"127.0.0.1:9155", "127.0.0.1:"+strconv.Itoa(o.ReceiverPort),
+		"localhost:9155", "127.0.0.1:"+strconv.Itoa(o.ReceiverPort),
+	)
+	if err := s.prometheusConfig(ports, out.prometheus); err != nil {
+		return out, fmt.Errorf("prometheus.yml: %w", err)
+	}
+	if err := s.alertmanagerConfig(ports, out.alertmanager); err != nil {
+		return out, fmt.Errorf("alertmanager.yml: %w", err)
+	}
+	if err := s.receiverConfig(ports, out.receiver); err != nil {
+		return out, fmt.Errorf("receiver.yml: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Stack) exporterConfig(path string) error {
+	o := s.opts
+	b, err := os.ReadFile(filepath.Join(o.Root, "exporter", "cgminer.yml"))
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	interval := "1m"
+	if o.Fast {
+		interval = "5s"
+	}
+	doc["discovery"] = map[string]any{
+		"interval": interval, "timeout": "1s", "rate": 2000, "concurrency": 64,
+		"sites": []any{map[string]any{
+			"name": "site-a", "ranges": []string{o.SimRange},
+			"rack": map[string]any{"octet": 4, "per": 32, "format": "rack-%d"},
+		}},
+	}
+	return writeYAML(path, doc)
+}
+
+// scale divides a duration string by the fast-mode factor, keeping at least min.
+func scale(v string, div float64, min time.Duration) string {
+	d, err := parseDuration(v)
+	if err != nil || d == 0 {
+		return v
+	}
+	n := time.Duration(float64(d) / div)
+	if n < min {
+		n = min
+	}
+	return formatDuration(n)
+}
+
+// parseDuration reads Prometheus durations (1h30m, 5m, 10s, 1d, 1w).
+func parseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	var total time.Duration
+	for v != "" {
+		i := 0
+		for i < len(v) && (v[i] >= '0' && v[i] <= '9' || v[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("bad duration")
+		}
+		n, err := strconv.ParseFloat(v[:i], 64)
+		if err != nil {
+			return 0, err
+		}
+		j := i
+		for j < len(v) && (v[j] < '0' || v[j] > '9') {
+			j++
+		}
+		unit := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[v[i:j]]
+		if unit == 0 {
+			return 0, fmt.Errorf("bad unit %q", v[i:j])
+		}
+		total += time.Duration(n * float64(unit))
+		v = v[j:]
+	}
+	return total, nil
+}
+
+func formatDuration(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+}
+
+func writeYAML(path string, doc any) error {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// abs makes a path from a repository config absolute.
+func (s *Stack) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(s.opts.Root, p)
+}
+
+var errNoFile = errors.New("missing")
