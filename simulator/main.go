@@ -1,0 +1,156 @@
+// Command minersim runs a farm of simulated ASIC miners that answer the cgminer API on loopback
+// addresses, with faults injected at run time through a JSON control API or a scenario file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+
+	"github.com/minefarm/cgminer-stack/simulator/control"
+	"github.com/minefarm/cgminer-stack/simulator/farm"
+)
+
+func main() {
+	app := kingpin.New("minersim", "A farm of simulated ASIC miners speaking the cgminer API on loopback, with fault injection.")
+	var (
+		rangeFlag    = app.Flag("range", "Loopback CIDR the miners live in (inside 127.0.0.0/8).").Default("127.1.0.0/24").String()
+		miners       = app.Flag("miners", "How many miners (0: every host address of --range).").Default("0").Int()
+		models       = app.Flag("models", "Model mix, key=weight,… Keys: "+strings.Join(farm.ModelKeys(), ", ")+".").Default(farm.DefaultMix).String()
+		seed         = app.Flag("seed", "Seed for models, values and scenario selections.").Default("1").Uint64()
+		scenarioFile = app.Flag("scenario", "YAML file of timed faults.").String()
+		port         = app.Flag("port", "API port of every miner.").Default("4028").Int()
+		listen       = app.Flag("control.listen-address", "Loopback address of the control API.").Default("127.0.0.1:9156").String()
+		tokenFile    = app.Flag("control.token-file", "File holding the bearer token that setting and clearing faults needs (none: open on loopback).").String()
+		slowDelay    = app.Flag("fault.slow-delay", "How long a miner with the slow fault waits before answering.").Default(farm.DefaultSlowDelay.String()).Duration()
+		restart      = app.Flag("fault.restart-period", "How often restart_loop restarts the mining software.").Default(farm.DefaultRestartPeriod.String()).Duration()
+		devFee       = app.Flag("vnish.devfee", "How much of each hour a VNish miner mines on its DevFee pool.").Default(farm.DefaultDevFee.String()).Duration()
+	)
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print("minersim"))
+	app.HelpFlag.Short('h')
+	kingpin.MustParse(app.Parse(os.Args[1:]))
+	logger := promslog.New(logConfig)
+
+	if err := run(logger, config{
+		rangeCIDR: *rangeFlag, miners: *miners, models: *models, seed: *seed, scenario: *scenarioFile,
+		port: *port, listen: *listen, tokenFile: *tokenFile, slowDelay: *slowDelay, restart: *restart, devFee: *devFee,
+	}); err != nil {
+		logger.Error("minersim failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	rangeCIDR, models, scenario, listen, tokenFile string
+	miners, port                                   int
+	seed                                           uint64
+	slowDelay, restart, devFee                     time.Duration
+}
+
+func run(logger *slog.Logger, c config) error {
+	prefix, err := netip.ParsePrefix(c.rangeCIDR)
+	if err != nil {
+		return fmt.Errorf("--range %q: %w", c.rangeCIDR, err)
+	}
+	if err := farm.CheckLoopback(prefix); err != nil {
+		return fmt.Errorf("--range: %w", err)
+	}
+	if err := checkControlAddress(c.listen); err != nil {
+		return err
+	}
+	mix, err := farm.ParseMix(c.models)
+	if err != nil {
+		return fmt.Errorf("--models: %w", err)
+	}
+	token := ""
+	if c.tokenFile != "" {
+		b, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return fmt.Errorf("--control.token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("--control.token-file %s is empty", c.tokenFile)
+		}
+	}
+	var plan *farm.Plan
+	f, err := farm.New(farm.Config{Range: prefix, Miners: c.miners, Port: c.port, Mix: mix, Seed: c.seed,
+		SlowDelay: c.slowDelay, RestartPeriod: c.restart, DevFee: c.devFee, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if c.scenario != "" {
+		data, err := os.ReadFile(c.scenario)
+		if err != nil {
+			return fmt.Errorf("--scenario: %w", err)
+		}
+		sc, err := farm.ParseScenario(data)
+		if err != nil {
+			return fmt.Errorf("--scenario %s: %w", c.scenario, err)
+		}
+		if plan, err = f.Plan(sc); err != nil {
+			return fmt.Errorf("--scenario %s: %w", c.scenario, err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	began := time.Now()
+	if err := f.Start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer f.Close()
+	logger.Info("farm started", "miners", f.Len(), "range", prefix, "port", f.Port(), "seed", c.seed,
+		"startup", time.Since(began).Round(time.Millisecond), "version", version.Info())
+	if plan != nil {
+		go plan.Run(ctx, f, time.Second)
+	}
+	srv := &http.Server{Handler: control.New(f, token, logger).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	logger.Info("control API listening", "address", ln.Addr().String(), "token", token != "")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("control API: %w", err)
+	}
+	return nil
+}
+
+// checkControlAddress refuses a control listen address that is not loopback.
+func checkControlAddress(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("control listen address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("control listen address %q is not a loopback address: the control API never listens elsewhere", addr)
+	}
+	return nil
+}
