@@ -51,7 +51,7 @@ var models = []Model{
 	{Name: "Antminer D3", Boards: 3, ChipsPerBoard: 60, Fans: 2, Nominal: 19.3 * gh, GHSIsMHS: true},
 	{Name: "Antminer E3", Fans: 2, Nominal: 190 * mh, GHSIsMHS: true},
 	{Name: "Whatsminer M20S", Boards: 3, Fans: 2, Nominal: 68 * th},
-	{Name: "Whatsminer M30S", Boards: 3, Fans: 2, Nominal: 86 * th},
+	{Name: "Whatsminer M30S", Boards: 3, ChipsPerBoard: 156, Fans: 2, Nominal: 86 * th}, // 156 effective chips: whatsminer-m30s_edevs capture
 	{Name: "Whatsminer M30S+", Boards: 3, Fans: 2, Nominal: 100 * th},
 	{Name: "Whatsminer M30S++", Boards: 3, Fans: 2, Nominal: 112 * th},
 	{Name: "Whatsminer M31S", Boards: 3, Fans: 2, Nominal: 74 * th},
