@@ -65,8 +65,10 @@ fuzz-short:
 	$(GO) test ./exporter/dialect -run '^$$' -fuzz '^FuzzDialect$$' -fuzztime $(FUZZTIME)
 
 # ---------------------------------------------------------------- run
-run: build
-	./$(BIN)/cgminer_exporter --config.file=exporter/cgminer.yml
+# The whole stack against the simulated farm; FARM=real probes the miners in exporter/cgminer.yml.
+FARM ?= sim
+run: build tools
+	$(GO) run ./e2e/cmd/runstack $(if $(filter real,$(FARM)),--real-farm)
 
 # ---------------------------------------------------------------- bench
 bench:
