@@ -1,0 +1,314 @@
+// Package config holds repair_receiver's configuration: which labels identify a machine and its
+// location, the time windows of the task rules, the teams and how tasks are assigned to them, the
+// webhook token and the notification channel. It is read once into typed structs (strict YAML).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Secret is a string that never shows itself in logs, debug output or marshalled config.
+type Secret string
+
+const redacted = "<secret>"
+
+func (s Secret) String() string                { return redacted }
+func (s Secret) GoString() string              { return redacted }
+func (s Secret) LogValue() slog.Value          { return slog.StringValue(redacted) }
+func (s Secret) MarshalYAML() (any, error)     { return redacted, nil }
+func (s Secret) MarshalJSON() ([]byte, error)  { return []byte(`"` + redacted + `"`), nil }
+func (s Secret) MarshalText() ([]byte, error)  { return []byte(redacted), nil }
+func (s Secret) Reveal() string                { return string(s) }
+func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(redacted)) }
+
+// Assignment strategies.
+const (
+	LeastLoaded = "least_loaded"
+	RoundRobin  = "round_robin"
+)
+
+// Config is the whole file.
+type Config struct {
+	IdentityLabels []string `yaml:"identity_labels"`
+	LocationLabels []string `yaml:"location_labels"`
+	// VolatileLabels are left out of a problem's identity: they change without the problem changing
+	// (a firmware upgrade, a pool URL, a new severity of the same alert).
+	VolatileLabels []string `yaml:"volatile_labels"`
+	Windows        Windows  `yaml:"windows"`
+	Teams          []Team   `yaml:"teams"`
+	Assignment     string   `yaml:"assignment"`
+	Webhook        Webhook  `yaml:"webhook"`
+	Notify         Notify   `yaml:"notify"`
+	// ExternalURL is where technicians reach this receiver; used for links in notifications.
+	ExternalURL string `yaml:"external_url"`
+}
+
+// Windows are the time rules of a task.
+type Windows struct {
+	// Grace: how long every problem of a task must stay cleared before a task nobody reported on
+	// closes auto_resolved.
+	Grace time.Duration `yaml:"grace"`
+	// ReopenWindow: a problem firing again within this time after its task closed reopens that task.
+	ReopenWindow time.Duration `yaml:"reopen_window"`
+	// Settle: how long after a repair report the verification first asks Prometheus.
+	Settle time.Duration `yaml:"settle"`
+	// VerifyWindow: how long after the report a still-firing problem is tolerated before the repair
+	// counts as failed and the task goes back to the worker.
+	VerifyWindow time.Duration `yaml:"verify_window"`
+	// EscalateAfter: a task still open (not acknowledged) this long is escalated.
+	EscalateAfter time.Duration `yaml:"escalate_after"`
+	// EscalateRepeat: escalation repeats at this interval while the task stays open.
+	EscalateRepeat time.Duration `yaml:"escalate_repeat"`
+	// OutOfOrder: a firing copy of an occurrence that arrives within this time after the occurrence
+	// was resolved is a late duplicate (HA peer, retry) and ignored; later, it means the alert fires
+	// again with the same start.
+	OutOfOrder time.Duration `yaml:"out_of_order"`
+}
+
+// Team is a group of technicians who take the tasks whose labels match.
+type Team struct {
+	Name     string            `yaml:"name"`
+	Members  []string          `yaml:"members"`
+	Lead     string            `yaml:"lead"`
+	Matchers map[string]string `yaml:"matchers"`
+
+	compiled map[string]*regexp.Regexp
+}
+
+// Webhook configures the Alertmanager intake.
+type Webhook struct {
+	// TokenFile holds the bearer token Alertmanager sends (http_config.authorization.credentials_file).
+	TokenFile    string `yaml:"token_file"`
+	MaxBodyBytes int64  `yaml:"max_body_bytes"`
+
+	Token Secret `yaml:"-"`
+}
+
+// Notify configures outgoing notifications.
+type Notify struct {
+	Telegram *Telegram `yaml:"telegram"`
+}
+
+// Telegram sends messages through a bot.
+type Telegram struct {
+	BotTokenFile string `yaml:"bot_token_file"`
+	ChatID       string `yaml:"chat_id"`
+	APIURL       string `yaml:"api_url"`
+
+	BotToken Secret `yaml:"-"`
+}
+
+// Default returns the configuration used when a field is left out.
+func Default() *Config {
+	return &Config{
+		IdentityLabels: []string{"instance"},
+		LocationLabels: []string{"site", "rack"},
+		VolatileLabels: []string{"severity", "job", "prometheus", "replica", "firmware", "model", "software_version", "url", "user"},
+		Windows: Windows{
+			Grace:         10 * time.Minute,
+			ReopenWindow:  24 * time.Hour,
+			Settle:        2 * time.Minute,
+			VerifyWindow:  15 * time.Minute,
+			EscalateAfter: 30 * time.Minute,
+			OutOfOrder:    5 * time.Minute,
+		},
+		Assignment: LeastLoaded,
+		Webhook:    Webhook{MaxBodyBytes: 32 << 20},
+	}
+}
+
+// Load reads and validates a configuration file. Relative token file paths are taken from the
+// configuration file's directory.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if err := c.readSecrets(dir); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates configuration text (secrets are not read).
+func Parse(b []byte) (*Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	if len(c.IdentityLabels) == 0 {
+		return errors.New("identity_labels: at least one label is needed")
+	}
+	w := &c.Windows
+	for name, d := range map[string]time.Duration{"grace": w.Grace, "reopen_window": w.ReopenWindow, "settle": w.Settle,
+		"verify_window": w.VerifyWindow, "escalate_after": w.EscalateAfter, "escalate_repeat": w.EscalateRepeat, "out_of_order": w.OutOfOrder} {
+		if d < 0 {
+			return fmt.Errorf("windows.%s: must not be negative", name)
+		}
+	}
+	if w.EscalateRepeat == 0 {
+		w.EscalateRepeat = w.EscalateAfter
+	}
+	if w.VerifyWindow < w.Settle {
+		return fmt.Errorf("windows.verify_window (%s) must not be shorter than windows.settle (%s)", w.VerifyWindow, w.Settle)
+	}
+	switch c.Assignment {
+	case LeastLoaded, RoundRobin:
+	case "":
+		c.Assignment = LeastLoaded
+	default:
+		return fmt.Errorf("assignment: %q is not %s or %s", c.Assignment, LeastLoaded, RoundRobin)
+	}
+	seen := map[string]bool{}
+	for i := range c.Teams {
+		t := &c.Teams[i]
+		if t.Name == "" {
+			return fmt.Errorf("teams[%d]: name is required", i)
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("teams[%d]: duplicate team %q", i, t.Name)
+		}
+		seen[t.Name] = true
+		if len(t.Members) == 0 && t.Lead == "" {
+			return fmt.Errorf("team %q: needs members or a lead", t.Name)
+		}
+		t.compiled = map[string]*regexp.Regexp{}
+		for label, re := range t.Matchers {
+			r, err := regexp.Compile("^(?:" + re + ")$")
+			if err != nil {
+				return fmt.Errorf("team %q: matcher %s: %w", t.Name, label, err)
+			}
+			t.compiled[label] = r
+		}
+	}
+	if c.Webhook.MaxBodyBytes <= 0 {
+		return errors.New("webhook.max_body_bytes: must be positive")
+	}
+	if tg := c.Notify.Telegram; tg != nil {
+		if tg.ChatID == "" || tg.BotTokenFile == "" {
+			return errors.New("notify.telegram: chat_id and bot_token_file are required")
+		}
+		if tg.APIURL == "" {
+			tg.APIURL = "https://api.telegram.org"
+		}
+	}
+	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
+	return nil
+}
+
+func (c *Config) readSecrets(dir string) error {
+	read := func(name, p string) (Secret, error) {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return "", fmt.Errorf("%s: file %s is empty", name, p)
+		}
+		return Secret(s), nil
+	}
+	var err error
+	if c.Webhook.TokenFile != "" {
+		if c.Webhook.Token, err = read("webhook.token_file", c.Webhook.TokenFile); err != nil {
+			return err
+		}
+	}
+	if tg := c.Notify.Telegram; tg != nil {
+		if tg.BotToken, err = read("notify.telegram.bot_token_file", tg.BotTokenFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Matches reports whether every matcher of the team matches the labels (a team with no matchers
+// takes everything).
+func (t *Team) Matches(labels map[string]string) bool {
+	for label, re := range t.compiled {
+		if !re.MatchString(labels[label]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TeamFor returns the first team whose matchers match, or nil.
+func (c *Config) TeamFor(labels map[string]string) *Team {
+	for i := range c.Teams {
+		if c.Teams[i].Matches(labels) {
+			return &c.Teams[i]
+		}
+	}
+	return nil
+}
+
+// Team returns the team by name, or nil.
+func (c *Config) Team(name string) *Team {
+	for i := range c.Teams {
+		if c.Teams[i].Name == name {
+			return &c.Teams[i]
+		}
+	}
+	return nil
+}
+
+// Marshal renders the configuration with secrets hidden.
+func Marshal(c *Config) ([]byte, error) { return yaml.Marshal(c) }
+
+// SafeConfig holds the current configuration and swaps it on reload.
+type SafeConfig struct {
+	mu  sync.RWMutex
+	cfg *Config
+}
+
+// NewSafeConfig wraps an initial configuration.
+func NewSafeConfig(c *Config) *SafeConfig { return &SafeConfig{cfg: c} }
+
+// Get returns the current configuration; callers must not modify it.
+func (s *SafeConfig) Get() *Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+// Reload reads the file again; on error the old configuration stays.
+func (s *SafeConfig) Reload(path string) error {
+	c, err := Load(path)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cfg = c
+	s.mu.Unlock()
+	return nil
+}

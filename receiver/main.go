@@ -1,0 +1,238 @@
+// Command repair_receiver turns Alertmanager notifications into repair tasks for technicians,
+// assigns them, follows the repair and checks with Prometheus that it worked before closing.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/minefarm/cgminer-stack/receiver/config"
+	"github.com/minefarm/cgminer-stack/receiver/notify"
+	"github.com/minefarm/cgminer-stack/receiver/repair"
+	"github.com/minefarm/cgminer-stack/receiver/store/sqlite"
+	"github.com/minefarm/cgminer-stack/receiver/verify"
+	"github.com/minefarm/cgminer-stack/receiver/web"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	app := kingpin.New("repair_receiver", "Repair tasks from Alertmanager notifications, verified against Prometheus.")
+	var (
+		configFile    = app.Flag("config.file", "Receiver configuration file.").Default("receiver.yml").String()
+		configCheck   = app.Flag("config.check", "Check the configuration files and exit.").Bool()
+		storagePath   = app.Flag("storage.path", "SQLite database file (the embedded default store).").Default("repair_receiver.db").String()
+		postgresDSN   = app.Flag("storage.postgres-dsn", "PostgreSQL connection string; replaces the SQLite store (not yet supported).").String()
+		promURL       = app.Flag("prometheus.url", "Prometheus base URL used to verify repairs (ALERTS series); empty: resolved notifications alone confirm.").String()
+		verifyEvery   = app.Flag("verify.interval", "How often verifying tasks are checked.").Default("30s").Duration()
+		sweepEvery    = app.Flag("sweep.interval", "How often grace windows and escalations are checked.").Default("30s").Duration()
+		notifyEvery   = app.Flag("notify.interval", "How often the notification outbox is drained.").Default("5s").Duration()
+		toolkitFlags  = kingpinflag.AddFlags(app, ":9155")
+		logConfig     = &promslog.Config{}
+		shutdownGrace = 10 * time.Second
+	)
+	promslogflag.AddFlags(app, logConfig)
+	app.Version(version.Print("repair_receiver"))
+	app.HelpFlag.Short('h')
+	if _, err := app.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
+
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		logger.Error("cannot load config", "err", err)
+		return 1
+	}
+	webCfg, err := web.LoadWebConfig(*toolkitFlags.WebConfigFile)
+	if err != nil {
+		logger.Error("cannot load web config", "err", err)
+		return 1
+	}
+	if *configCheck {
+		logger.Info("config is valid", "file", *configFile)
+		return 0
+	}
+	if *postgresDSN != "" {
+		logger.Error("--storage.postgres-dsn is not yet supported; use --storage.path (SQLite)")
+		return 1
+	}
+	logger.Info("starting repair_receiver", "version", version.Info(), "build_context", version.BuildContext())
+	if cfg.Webhook.Token.Reveal() == "" {
+		logger.Warn("webhook.token_file is not set: anyone who can reach the webhook can post alerts")
+	}
+	if len(webCfg.Users) == 0 {
+		logger.Warn("no basic_auth_users in --web.config.file: the board is read-only and nobody can act on tasks")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := sqlite.Open(ctx, *storagePath)
+	if err != nil {
+		logger.Error("cannot open store", "err", err)
+		return 1
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("repair_receiver"))
+	sc := config.NewSafeConfig(cfg)
+	var users atomic.Pointer[map[string]string]
+	users.Store(&webCfg.Users)
+
+	metrics := repair.NewMetrics(reg, st, logger)
+	svc := repair.New(st, sc.Get, repair.SystemClock{}, logger, metrics)
+	if err := svc.LoadWatchdog(ctx); err != nil {
+		logger.Warn("cannot read the last watchdog time", "err", err)
+	}
+
+	var reloadMu sync.Mutex
+	reload := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		if err := sc.Reload(*configFile); err != nil {
+			logger.Error("reload failed; keeping the old config", "err", err)
+			return err
+		}
+		wc, err := web.LoadWebConfig(*toolkitFlags.WebConfigFile)
+		if err != nil {
+			logger.Error("web config reload failed; keeping the old users", "err", err)
+			return err
+		}
+		users.Store(&wc.Users)
+		logger.Info("configuration reloaded")
+		return nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+
+	srvWeb, err := web.New(web.Options{Service: svc, Store: st, Config: sc.Get, Users: func() map[string]string { return *users.Load() },
+		Reload: reload, Logger: logger, Registry: reg, Metrics: metrics})
+	if err != nil {
+		logger.Error("web", "err", err)
+		return 1
+	}
+
+	var wg sync.WaitGroup
+	loop := &verify.Loop{Svc: svc, Logger: logger, Volatile: func() []string { return sc.Get().VolatileLabels }}
+	if *promURL != "" {
+		loop.Querier = &verify.Prometheus{URL: *promURL}
+	} else {
+		logger.Warn("--prometheus.url not set: repairs are confirmed by resolved notifications alone")
+	}
+	channel := func() notify.Channel {
+		if tg := sc.Get().Notify.Telegram; tg != nil {
+			return &notify.Telegram{APIURL: tg.APIURL, Token: tg.BotToken, ChatID: tg.ChatID}
+		}
+		return notify.Log{Logger: logger}
+	}
+	sender := notify.NewSender(st, channel, func() time.Time { return time.Now().UTC() }, func() string { return sc.Get().ExternalURL }, logger, reg)
+	wg.Add(4)
+	go func() { defer wg.Done(); loop.Run(ctx, *verifyEvery) }()
+	go func() { defer wg.Done(); sender.Run(ctx, *notifyEvery) }()
+	go func() { defer wg.Done(); sweep(ctx, svc, *sweepEvery, logger) }()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-hup:
+				_ = reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	srv := &http.Server{Handler: srvWeb.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- serve(srv, toolkitFlags, webCfg, logger) }()
+	code := 0
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server", "err", err)
+			code = 1
+		}
+		stop()
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	wg.Wait()
+	return code
+}
+
+// serve listens on every --web.listen-address. The toolkit's own server would enforce basic auth on
+// every path, the webhook included, but Alertmanager authenticates with a bearer token; so the
+// receiver checks users itself (package web) and takes only the TLS settings from the toolkit.
+func serve(srv *http.Server, flags *toolkit.FlagConfig, wc *web.WebConfig, logger *slog.Logger) error {
+	if wc.TLS != nil {
+		tc, err := toolkit.ConfigToTLSConfig(wc.TLS)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = tc
+	}
+	errc := make(chan error, len(*flags.WebListenAddresses))
+	for _, addr := range *flags.WebListenAddresses {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		logger.Info("listening", "address", l.Addr().String(), "tls", wc.TLS != nil)
+		go func() {
+			if wc.TLS != nil {
+				errc <- srv.ServeTLS(l, "", "")
+				return
+			}
+			errc <- srv.Serve(l)
+		}()
+	}
+	return <-errc
+}
+
+func sweep(ctx context.Context, svc *repair.Service, every time.Duration, logger *slog.Logger) {
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		n, err := svc.Sweep(ctx)
+		if err != nil && ctx.Err() == nil {
+			logger.Error("sweep", "err", err)
+		} else if n > 0 {
+			logger.Info("sweep changed tasks", "tasks", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
+}

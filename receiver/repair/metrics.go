@@ -1,0 +1,103 @@
+package repair
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
+)
+
+// Metrics are the receiver's counters and histograms (names: docs/contract-additions.md).
+type Metrics struct {
+	Created       prometheus.Counter
+	Reopened      *prometheus.CounterVec
+	Verifications *prometheus.CounterVec
+	Escalated     prometheus.Counter
+	TimeToAck     prometheus.Histogram
+	TimeToRepair  prometheus.Histogram
+	StoreErrors   *prometheus.CounterVec
+	Watchdog      prometheus.Gauge
+}
+
+// NewMetrics registers the metrics, and a collector of tasks by state and site read from the store
+// at scrape time.
+func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) *Metrics {
+	buckets := []float64{60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600}
+	m := &Metrics{
+		Created: prometheus.NewCounter(prometheus.CounterOpts{Name: "repair_receiver_tasks_created_total",
+			Help: "Repair tasks created."}),
+		Reopened: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_tasks_reopened_total",
+			Help: "Tasks reopened, by reason (recurred, verification_failed)."}, []string{"reason"}),
+		Verifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_verifications_total",
+			Help: "Repair verifications, by result (confirmed, failed, error)."}, []string{"result"}),
+		Escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "repair_receiver_tasks_escalated_total",
+			Help: "Escalations of tasks nobody acknowledged."}),
+		TimeToAck: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "repair_receiver_time_to_acknowledge_seconds",
+			Help: "From a task (re)opening to its acknowledgement.", Buckets: buckets}),
+		TimeToRepair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "repair_receiver_time_to_repair_seconds",
+			Help: "From a task's creation to done.", Buckets: buckets}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_store_errors_total",
+			Help: "Store operations that failed, by operation."}, []string{"op"}),
+		Watchdog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "repair_receiver_watchdog_last_seen_timestamp_seconds",
+			Help: "When the Watchdog alert last arrived (unix seconds; 0 = never)."}),
+	}
+	for _, r := range []string{task.ReasonRecurred, task.ReasonVerificationFailed} {
+		m.Reopened.WithLabelValues(r)
+	}
+	for _, r := range []string{"confirmed", "failed", "error"} {
+		m.Verifications.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Created, m.Reopened, m.Verifications, m.Escalated, m.TimeToAck, m.TimeToRepair, m.StoreErrors,
+		m.Watchdog, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
+	return m
+}
+
+func (m *Metrics) observe(c task.Change) {
+	if c.Created {
+		m.Created.Inc()
+	}
+	if c.Reopened != "" {
+		m.Reopened.WithLabelValues(c.Reopened).Inc()
+	}
+	if c.Verification != "" {
+		m.Verifications.WithLabelValues(c.Verification).Inc()
+	}
+	if c.Escalated {
+		m.Escalated.Inc()
+	}
+	if c.AckLatency > 0 {
+		m.TimeToAck.Observe(c.AckLatency.Seconds())
+	}
+	if c.RepairTime > 0 {
+		m.TimeToRepair.Observe(c.RepairTime.Seconds())
+	}
+}
+
+var tasksDesc = prometheus.NewDesc("repair_receiver_tasks", "Tasks by state and site.", []string{"state", "site"}, nil)
+
+type taskCollector struct {
+	st     store.Store
+	logger *slog.Logger
+	errs   *prometheus.CounterVec
+}
+
+func (c *taskCollector) Describe(ch chan<- *prometheus.Desc) { ch <- tasksDesc }
+
+func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.st.Counts(ctx)
+	if err != nil {
+		c.errs.WithLabelValues("counts").Inc()
+		c.logger.Error("cannot count tasks", "err", err)
+		ch <- prometheus.NewInvalidMetric(tasksDesc, err)
+		return
+	}
+	for _, n := range counts {
+		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(n.N), string(n.State), n.Site)
+	}
+}

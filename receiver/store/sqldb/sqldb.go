@@ -1,0 +1,548 @@
+// Package sqldb implements store.Store over database/sql with plain, portable SQL ($n
+// placeholders, RETURNING, ON CONFLICT, partial unique indexes), shared by the SQLite and the
+// PostgreSQL stores. Timestamps are BIGINT microseconds since the epoch (0 = never), label sets
+// are JSON text, booleans are 0/1 integers.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
+)
+
+// Dialect holds what differs between engines.
+type Dialect struct {
+	// IsConflict reports a unique-constraint violation.
+	IsConflict func(error) bool
+	// SerialWriters makes InTx hold a process-wide lock (SQLite has one writer anyway).
+	SerialWriters bool
+	// BeginForUpdate is appended to SELECTs that read rows a transaction will update
+	// (" FOR UPDATE" on PostgreSQL, "" on SQLite whose write lock is per database).
+	ForUpdate string
+}
+
+// DB is a store.Store.
+type DB struct {
+	db *sql.DB
+	d  Dialect
+	mu sync.Mutex
+}
+
+// New wraps an open, migrated database.
+func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, d: d} }
+
+// SQL exposes the handle (tests, benchmarks).
+func (s *DB) SQL() *sql.DB { return s.db }
+
+func us(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func tm(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func js(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func unjs(s string) map[string]string {
+	m := map[string]string{}
+	_ = json.Unmarshal([]byte(s), &m)
+	return m
+}
+
+// Closed states as SQL literal list (also used by the partial unique index in the migrations).
+const closedStates = "('done','auto_resolved','cancelled')"
+
+const taskCols = `id, machine, fleet, identity, location, site, category, severity, title, state, assignee, team,
+created_at, updated_at, opened_at, acked_at, started_at, reported_at, closed_at, cleared_at, last_escalated_at,
+report, reason, recurrences, failed_repairs, escalations`
+
+type scanner interface{ Scan(...any) error }
+
+func scanTask(r scanner) (task.Task, error) {
+	var t task.Task
+	var fleet int
+	var identity, location, state string
+	var c, u, o, a, st, rep, cl, clr, esc int64
+	err := r.Scan(&t.ID, &t.Machine, &fleet, &identity, &location, &t.Site, &t.Category, &t.Severity, &t.Title, &state,
+		&t.Assignee, &t.Team, &c, &u, &o, &a, &st, &rep, &cl, &clr, &esc, &t.Report, &t.Reason, &t.Recurrences,
+		&t.FailedRepairs, &t.Escalations)
+	if err != nil {
+		return t, err
+	}
+	t.Fleet, t.State = fleet == 1, task.State(state)
+	t.Identity, t.Location = unjs(identity), unjs(location)
+	t.CreatedAt, t.UpdatedAt, t.OpenedAt, t.AckedAt, t.StartedAt = tm(c), tm(u), tm(o), tm(a), tm(st)
+	t.ReportedAt, t.ClosedAt, t.ClearedAt, t.LastEscalatedAt = tm(rep), tm(cl), tm(clr), tm(esc)
+	return t, nil
+}
+
+func taskArgs(t *task.Task) []any {
+	return []any{t.Machine, b2i(t.Fleet), js(t.Identity), js(t.Location), t.Site, t.Category, t.Severity, t.Title,
+		string(t.State), t.Assignee, t.Team, us(t.CreatedAt), us(t.UpdatedAt), us(t.OpenedAt), us(t.AckedAt),
+		us(t.StartedAt), us(t.ReportedAt), us(t.ClosedAt), us(t.ClearedAt), us(t.LastEscalatedAt), t.Report,
+		t.Reason, t.Recurrences, t.FailedRepairs, t.Escalations}
+}
+
+const problemCols = `id, task_id, key, alertname, category, severity, labels, annotations, starts_at, ends_at, firing,
+received_at, resolved_at, fingerprint, generator_url, source_url`
+
+func scanProblem(r scanner) (task.Problem, error) {
+	var p task.Problem
+	var labels, ann string
+	var s, e, rc, rs int64
+	var firing int
+	err := r.Scan(&p.ID, &p.TaskID, &p.Key, &p.Alertname, &p.Category, &p.Severity, &labels, &ann, &s, &e, &firing,
+		&rc, &rs, &p.Fingerprint, &p.GeneratorURL, &p.SourceURL)
+	if err != nil {
+		return p, err
+	}
+	p.Labels, p.Annotations = unjs(labels), unjs(ann)
+	p.StartsAt, p.EndsAt, p.ReceivedAt, p.ResolvedAt = tm(s), tm(e), tm(rc), tm(rs)
+	p.Firing = firing == 1
+	return p, nil
+}
+
+// InTx implements store.Store.
+func (s *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
+	if s.d.SerialWriters {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	sqlTx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, d: s.d}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		if s.d.IsConflict(err) {
+			return fmt.Errorf("%w: %v", store.ErrConflict, err)
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		if s.d.IsConflict(err) {
+			return fmt.Errorf("%w: %v", store.ErrConflict, err)
+		}
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Tx implements store.Tx.
+type Tx struct {
+	tx *sql.Tx
+	d  Dialect
+}
+
+func (x *Tx) oneTask(ctx context.Context, q string, args ...any) (*task.Task, error) {
+	t, err := scanTask(x.tx.QueryRowContext(ctx, q+x.d.ForUpdate, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func (x *Tx) OpenTask(ctx context.Context, machine string) (*task.Task, error) {
+	t, err := x.oneTask(ctx, `SELECT `+taskCols+` FROM tasks WHERE machine = $1 AND state NOT IN `+closedStates, machine)
+	if err != nil {
+		return nil, fmt.Errorf("open task: %w", err)
+	}
+	return t, nil
+}
+
+func (x *Tx) ReopenableTask(ctx context.Context, machine, key string, since time.Time) (*task.Task, error) {
+	t, err := x.oneTask(ctx, `SELECT `+taskCols+` FROM tasks WHERE machine = $1 AND state IN ('done','auto_resolved')
+AND closed_at >= $2 AND id IN (SELECT task_id FROM problems WHERE key = $3) ORDER BY closed_at DESC, id DESC LIMIT 1`,
+		machine, us(since), key)
+	if err != nil {
+		return nil, fmt.Errorf("reopenable task: %w", err)
+	}
+	return t, nil
+}
+
+func (x *Tx) Task(ctx context.Context, id int64) (*task.Task, error) {
+	t, err := x.oneTask(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("task %d: %w", id, err)
+	}
+	if t == nil {
+		return nil, fmt.Errorf("task %d: %w", id, task.ErrNotFound)
+	}
+	return t, nil
+}
+
+func (x *Tx) CreateTask(ctx context.Context, t *task.Task) error {
+	err := x.tx.QueryRowContext(ctx, `INSERT INTO tasks (machine, fleet, identity, location, site, category, severity,
+title, state, assignee, team, created_at, updated_at, opened_at, acked_at, started_at, reported_at, closed_at, cleared_at,
+last_escalated_at, report, reason, recurrences, failed_repairs, escalations)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25) RETURNING id`,
+		taskArgs(t)...).Scan(&t.ID)
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	return nil
+}
+
+func (x *Tx) UpdateTask(ctx context.Context, t *task.Task) error {
+	args := append(taskArgs(t), t.ID)
+	res, err := x.tx.ExecContext(ctx, `UPDATE tasks SET machine=$1, fleet=$2, identity=$3, location=$4, site=$5,
+category=$6, severity=$7, title=$8, state=$9, assignee=$10, team=$11, created_at=$12, updated_at=$13, opened_at=$14,
+acked_at=$15, started_at=$16, reported_at=$17, closed_at=$18, cleared_at=$19, last_escalated_at=$20, report=$21,
+reason=$22, recurrences=$23, failed_repairs=$24, escalations=$25 WHERE id=$26`, args...)
+	if err != nil {
+		return fmt.Errorf("update task %d: %w", t.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update task %d: %w", t.ID, task.ErrNotFound)
+	}
+	return nil
+}
+
+func (x *Tx) Occurrence(ctx context.Context, key string, startsAt time.Time) (*task.Problem, error) {
+	p, err := scanProblem(x.tx.QueryRowContext(ctx, `SELECT `+problemCols+` FROM problems WHERE key = $1 AND starts_at = $2`+x.d.ForUpdate,
+		key, us(startsAt)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("occurrence: %w", err)
+	}
+	return &p, nil
+}
+
+func (x *Tx) Problems(ctx context.Context, taskID int64) ([]task.Problem, error) {
+	return problems(ctx, x.tx, taskID)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func problems(ctx context.Context, q querier, taskID int64) ([]task.Problem, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+problemCols+` FROM problems WHERE task_id = $1 ORDER BY starts_at, id`, taskID)
+	if err != nil {
+		return nil, fmt.Errorf("problems of task %d: %w", taskID, err)
+	}
+	defer rows.Close()
+	var out []task.Problem
+	for rows.Next() {
+		p, err := scanProblem(rows)
+		if err != nil {
+			return nil, fmt.Errorf("problems of task %d: %w", taskID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (x *Tx) AddProblem(ctx context.Context, p *task.Problem) error {
+	err := x.tx.QueryRowContext(ctx, `INSERT INTO problems (task_id, key, alertname, category, severity, labels,
+annotations, starts_at, ends_at, firing, received_at, resolved_at, fingerprint, generator_url, source_url)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
+		p.TaskID, p.Key, p.Alertname, p.Category, p.Severity, js(p.Labels), js(p.Annotations), us(p.StartsAt),
+		us(p.EndsAt), b2i(p.Firing), us(p.ReceivedAt), us(p.ResolvedAt), p.Fingerprint, p.GeneratorURL, p.SourceURL).Scan(&p.ID)
+	if err != nil {
+		return fmt.Errorf("add problem: %w", err)
+	}
+	return nil
+}
+
+func (x *Tx) UpdateProblem(ctx context.Context, p *task.Problem) error {
+	_, err := x.tx.ExecContext(ctx, `UPDATE problems SET task_id=$1, severity=$2, labels=$3, annotations=$4, ends_at=$5,
+firing=$6, received_at=$7, resolved_at=$8, fingerprint=$9, generator_url=$10, source_url=$11 WHERE id=$12`,
+		p.TaskID, p.Severity, js(p.Labels), js(p.Annotations), us(p.EndsAt), b2i(p.Firing), us(p.ReceivedAt),
+		us(p.ResolvedAt), p.Fingerprint, p.GeneratorURL, p.SourceURL, p.ID)
+	if err != nil {
+		return fmt.Errorf("update problem %d: %w", p.ID, err)
+	}
+	return nil
+}
+
+func (x *Tx) AddEvents(ctx context.Context, evs []task.Event) error {
+	for _, e := range evs {
+		if _, err := x.tx.ExecContext(ctx, `INSERT INTO events (task_id, at, actor, kind, from_state, to_state, text)
+VALUES ($1,$2,$3,$4,$5,$6,$7)`, e.TaskID, us(e.At), e.Actor, e.Kind, string(e.From), string(e.To), e.Text); err != nil {
+			return fmt.Errorf("add event: %w", err)
+		}
+	}
+	return nil
+}
+
+func (x *Tx) Enqueue(ctx context.Context, msgs []store.Message) error {
+	for _, m := range msgs {
+		if _, err := x.tx.ExecContext(ctx, `INSERT INTO outbox (task_id, recipient, text, created_at, attempts, next_at,
+sent_at, gave_up, last_error) VALUES ($1,$2,$3,$4,0,$5,0,0,'')`, m.TaskID, m.To, m.Text, us(m.CreatedAt), us(m.CreatedAt)); err != nil {
+			return fmt.Errorf("enqueue: %w", err)
+		}
+	}
+	return nil
+}
+
+func (x *Tx) Loads(ctx context.Context, people []string) (map[string]int, error) {
+	out := make(map[string]int, len(people))
+	if len(people) == 0 {
+		return out, nil
+	}
+	ph := make([]string, len(people))
+	args := make([]any, len(people))
+	for i, p := range people {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+		args[i] = p
+		out[p] = 0
+	}
+	rows, err := x.tx.QueryContext(ctx, `SELECT assignee, COUNT(*) FROM tasks WHERE state NOT IN `+closedStates+
+		` AND assignee IN (`+strings.Join(ph, ",")+`) GROUP BY assignee`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("loads: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		var n int
+		if err := rows.Scan(&a, &n); err != nil {
+			return nil, fmt.Errorf("loads: %w", err)
+		}
+		out[a] = n
+	}
+	return out, rows.Err()
+}
+
+func (x *Tx) LastAssignee(ctx context.Context, team string) (string, error) {
+	var a string
+	err := x.tx.QueryRowContext(ctx, `SELECT assignee FROM tasks WHERE team = $1 ORDER BY id DESC LIMIT 1`, team).Scan(&a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("last assignee: %w", err)
+	}
+	return a, nil
+}
+
+func (x *Tx) SetHeartbeat(ctx context.Context, name string, at time.Time) error {
+	_, err := x.tx.ExecContext(ctx, `INSERT INTO heartbeats (name, last_seen) VALUES ($1, $2)
+ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen`, name, us(at))
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+// ListTasks implements store.Store.
+func (s *DB) ListTasks(ctx context.Context, f store.Filter) ([]task.Task, error) {
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	if len(f.States) > 0 {
+		ph := make([]string, len(f.States))
+		for i, st := range f.States {
+			ph[i] = arg(string(st))
+		}
+		where = append(where, "state IN ("+strings.Join(ph, ",")+")")
+	}
+	if f.Assignee != "" {
+		where = append(where, "assignee = "+arg(f.Assignee))
+	}
+	if f.Site != "" {
+		where = append(where, "site = "+arg(f.Site))
+	}
+	if f.Category != "" {
+		where = append(where, "category = "+arg(f.Category))
+	}
+	q := `SELECT ` + taskCols + ` FROM tasks`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + arg(f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []task.Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tasks: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Detail implements store.Store.
+func (s *DB) Detail(ctx context.Context, id int64) (store.Detail, error) {
+	var d store.Detail
+	t, err := scanTask(s.db.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("task %d: %w", id, task.ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("task %d: %w", id, err)
+	}
+	d.Task = t
+	if d.Problems, err = problems(ctx, s.db, id); err != nil {
+		return d, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, task_id, at, actor, kind, from_state, to_state, text FROM events
+WHERE task_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return d, fmt.Errorf("history of task %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e task.Event
+		var at int64
+		var from, to string
+		if err := rows.Scan(&e.ID, &e.TaskID, &at, &e.Actor, &e.Kind, &from, &to, &e.Text); err != nil {
+			return d, fmt.Errorf("history of task %d: %w", id, err)
+		}
+		e.At, e.From, e.To = tm(at), task.State(from), task.State(to)
+		d.Events = append(d.Events, e)
+	}
+	return d, rows.Err()
+}
+
+// Due implements store.Store.
+func (s *DB) Due(ctx context.Context, d store.DueQuery) ([]task.Task, error) {
+	limit := d.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE
+(state IN ('open','acknowledged','in_progress') AND cleared_at > 0 AND cleared_at <= $1)
+OR (state = 'open' AND cleared_at = 0 AND opened_at <= $2)
+OR (state = 'verifying' AND reported_at <= $3)
+ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.OpenedBefore), us(d.ReportedBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("due tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []task.Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, fmt.Errorf("due tasks: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Counts implements store.Store.
+func (s *DB) Counts(ctx context.Context) ([]store.Count, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, site, COUNT(*) FROM tasks GROUP BY state, site`)
+	if err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Count
+	for rows.Next() {
+		var c store.Count
+		var st string
+		if err := rows.Scan(&st, &c.Site, &c.N); err != nil {
+			return nil, fmt.Errorf("counts: %w", err)
+		}
+		c.State = task.State(st)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Heartbeat implements store.Store.
+func (s *DB) Heartbeat(ctx context.Context, name string) (time.Time, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT last_seen FROM heartbeats WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("heartbeat: %w", err)
+	}
+	return tm(v), nil
+}
+
+// Pending implements store.Store.
+func (s *DB) Pending(ctx context.Context, now time.Time, limit int) ([]store.Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, task_id, recipient, text, created_at, attempts, next_at, last_error
+FROM outbox WHERE sent_at = 0 AND gave_up = 0 AND next_at <= $1 ORDER BY id LIMIT $2`, us(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending messages: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var c, n int64
+		if err := rows.Scan(&m.ID, &m.TaskID, &m.To, &m.Text, &c, &m.Attempts, &n, &m.LastError); err != nil {
+			return nil, fmt.Errorf("pending messages: %w", err)
+		}
+		m.CreatedAt, m.NextAt = tm(c), tm(n)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MarkSent implements store.Store.
+func (s *DB) MarkSent(ctx context.Context, id int64, at time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET sent_at = $1, attempts = attempts + 1 WHERE id = $2`, us(at), id); err != nil {
+		return fmt.Errorf("mark sent: %w", err)
+	}
+	return nil
+}
+
+// MarkFailed implements store.Store.
+func (s *DB) MarkFailed(ctx context.Context, id int64, attempts int, next time.Time, reason string, gaveUp bool) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = $1, next_at = $2, last_error = $3, gave_up = $4 WHERE id = $5`,
+		attempts, us(next), reason, b2i(gaveUp), id); err != nil {
+		return fmt.Errorf("mark failed: %w", err)
+	}
+	return nil
+}
+
+// Ping implements store.Store.
+func (s *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *DB) Close() error { return s.db.Close() }

@@ -1,0 +1,113 @@
+// Package store is where tasks, problems, history and the notification outbox live. Store is the
+// interface the receiver uses; sqlite/ is the embedded default and a PostgreSQL implementation
+// satisfies the same interface and the same conformance suite (storetest/). Queries are plain SQL
+// with $n placeholders, so both engines run the same statements.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/task"
+)
+
+// ErrConflict is returned when a uniqueness rule refused a write (another writer won); the caller
+// retries the whole transaction.
+var ErrConflict = errors.New("conflicting write")
+
+// Store is the durable state.
+type Store interface {
+	// InTx runs fn in one transaction: committed when fn returns nil, rolled back otherwise.
+	// Writers are serialised: fn sees every earlier committed transaction.
+	InTx(ctx context.Context, fn func(Tx) error) error
+
+	ListTasks(ctx context.Context, f Filter) ([]task.Task, error)
+	Detail(ctx context.Context, id int64) (Detail, error)
+	// Due lists the tasks a sweep may have to act on at the given limits.
+	Due(ctx context.Context, d DueQuery) ([]task.Task, error)
+	Counts(ctx context.Context) ([]Count, error)
+	Heartbeat(ctx context.Context, name string) (time.Time, error)
+
+	// Outbox.
+	Pending(ctx context.Context, now time.Time, limit int) ([]Message, error)
+	MarkSent(ctx context.Context, id int64, at time.Time) error
+	MarkFailed(ctx context.Context, id int64, attempts int, next time.Time, reason string, gaveUp bool) error
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is what a transaction can do.
+type Tx interface {
+	// OpenTask returns the machine's task that is not closed, or nil.
+	OpenTask(ctx context.Context, machine string) (*task.Task, error)
+	// ReopenableTask returns the machine's most recently closed done or auto_resolved task that
+	// holds the problem and closed at or after since, or nil.
+	ReopenableTask(ctx context.Context, machine, problemKey string, since time.Time) (*task.Task, error)
+	// Task returns a task by id (task.ErrNotFound when there is none).
+	Task(ctx context.Context, id int64) (*task.Task, error)
+	CreateTask(ctx context.Context, t *task.Task) error
+	UpdateTask(ctx context.Context, t *task.Task) error
+
+	// Occurrence returns the problem occurrence (key, startsAt), or nil.
+	Occurrence(ctx context.Context, key string, startsAt time.Time) (*task.Problem, error)
+	Problems(ctx context.Context, taskID int64) ([]task.Problem, error)
+	AddProblem(ctx context.Context, p *task.Problem) error
+	UpdateProblem(ctx context.Context, p *task.Problem) error
+
+	AddEvents(ctx context.Context, evs []task.Event) error
+	Enqueue(ctx context.Context, msgs []Message) error
+
+	// Loads counts the tasks that are not closed per assignee, for the given people.
+	Loads(ctx context.Context, people []string) (map[string]int, error)
+	// LastAssignee is who got the team's most recent task automatically.
+	LastAssignee(ctx context.Context, team string) (string, error)
+	SetHeartbeat(ctx context.Context, name string, at time.Time) error
+}
+
+// Filter selects tasks; empty fields match everything.
+type Filter struct {
+	States   []task.State
+	Assignee string
+	Site     string
+	Category string
+	Limit    int
+}
+
+// DueQuery: tasks cleared at or before ClearedBefore (grace), open since OpenedBefore (escalation),
+// verifying since ReportedBefore (verification).
+type DueQuery struct {
+	ClearedBefore  time.Time
+	OpenedBefore   time.Time
+	ReportedBefore time.Time
+	Limit          int
+}
+
+// Detail is a task with its problems and history.
+type Detail struct {
+	Task     task.Task
+	Problems []task.Problem
+	Events   []task.Event
+}
+
+// Count is the number of tasks in a state at a site.
+type Count struct {
+	State task.State
+	Site  string
+	N     int
+}
+
+// Message is an outbox entry: a notification to deliver.
+type Message struct {
+	ID        int64
+	TaskID    int64
+	To        string
+	Text      string
+	CreatedAt time.Time
+	Attempts  int
+	NextAt    time.Time
+	SentAt    time.Time
+	GaveUp    bool
+	LastError string
+}

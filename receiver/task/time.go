@@ -1,0 +1,201 @@
+package task
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/config"
+)
+
+// Grace closes a task auto_resolved when every problem has stayed cleared for the grace window and
+// no repair was reported (open, acknowledged or in_progress). It reports whether it did.
+func Grace(t *Task, w config.Windows, now time.Time) (Change, bool) {
+	var c Change
+	switch t.State {
+	case Open, Acknowledged, InProgress:
+	default:
+		return c, false
+	}
+	if !t.Cleared() || now.Sub(t.ClearedAt) < w.Grace {
+		return c, false
+	}
+	text := "every problem stayed cleared for " + w.Grace.String()
+	if t.State != Open {
+		text += " and no repair was reported"
+	}
+	t.set(&c, AutoResolved, System, now, text)
+	return c, true
+}
+
+// EscalationDue reports whether an open task should be escalated now.
+func EscalationDue(t *Task, w config.Windows, now time.Time) bool {
+	if t.State != Open || t.Cleared() || w.EscalateAfter <= 0 {
+		return false
+	}
+	if t.LastEscalatedAt.Before(t.OpenedAt) || t.LastEscalatedAt.IsZero() {
+		return now.Sub(t.OpenedAt) >= w.EscalateAfter
+	}
+	return now.Sub(t.LastEscalatedAt) >= w.EscalateRepeat
+}
+
+// Escalate records that nobody took the task and hands it to target (the team's lead or the next
+// member, see EscalationTarget). Call it only when EscalationDue.
+func Escalate(t *Task, target string, now time.Time) Change {
+	var c Change
+	t.Escalations++
+	t.LastEscalatedAt, t.UpdatedAt = now, now
+	c.Escalated = true
+	waited := now.Sub(t.OpenedAt).Round(time.Second)
+	text := fmt.Sprintf("not acknowledged for %s; escalation %d", waited, t.Escalations)
+	prev := t.Assignee
+	if target != "" && target != prev {
+		t.Assignee = target
+		text += fmt.Sprintf("; reassigned to %s", target)
+		if prev != "" {
+			text += " (was " + prev + ")"
+		}
+	}
+	c.event(t, now, System, KindEscalated, t.State, t.State, text)
+	msg := fmt.Sprintf("ESCALATED task #%d on %s (%s): nobody acknowledged it for %s", t.ID, t.Machine, t.Title, waited)
+	if t.Assignee != "" {
+		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: msg})
+	} else {
+		c.Notify = append(c.Notify, Notice{Text: msg})
+	}
+	return c
+}
+
+// EscalationTarget: the team's lead unless the lead already has it, else the member after the
+// current assignee.
+func EscalationTarget(team *config.Team, current string) string {
+	if team == nil {
+		return current
+	}
+	if team.Lead != "" && current != team.Lead {
+		return team.Lead
+	}
+	if len(team.Members) == 0 {
+		return current
+	}
+	for i, m := range team.Members {
+		if m == current {
+			return team.Members[(i+1)%len(team.Members)]
+		}
+	}
+	return team.Members[0]
+}
+
+// Pick chooses the assignee of a new task in a team. loads holds each member's open tasks; last is
+// who got the team's previous task (round robin).
+func Pick(team *config.Team, mode string, loads map[string]int, last string) string {
+	if team == nil {
+		return ""
+	}
+	members := team.Members
+	if len(members) == 0 {
+		return team.Lead
+	}
+	if mode == config.RoundRobin {
+		for i, m := range members {
+			if m == last {
+				return members[(i+1)%len(members)]
+			}
+		}
+		return members[0]
+	}
+	best := members[0]
+	for _, m := range members[1:] {
+		if loads[m] < loads[best] {
+			best = m
+		}
+	}
+	return best
+}
+
+// Check is what the monitoring said about a verifying task.
+type Check struct {
+	// Asked is true when Prometheus answered; Firing then holds the keys of the task's problems
+	// it still shows firing.
+	Asked  bool
+	Firing map[string]bool
+	// Err is set when Prometheus was configured but could not be asked.
+	Err error
+}
+
+// Verify decides about a verifying task. problems are all of the task's problems; the caller stores
+// the ones returned in cleared (confirmed cleared by Prometheus though no resolve arrived).
+func Verify(t *Task, problems []Problem, chk Check, w config.Windows, now time.Time) (c Change, cleared []Problem) {
+	if t.State != Verifying || now.Sub(t.ReportedAt) < w.Settle {
+		return c, nil
+	}
+	windowOver := now.Sub(t.ReportedAt) >= w.VerifyWindow
+	var firing []string
+	switch {
+	case chk.Asked:
+		for _, p := range problems {
+			if chk.Firing[p.Key] {
+				firing = append(firing, p.Alertname)
+			}
+		}
+	case chk.Err != nil && !windowOver:
+		c.Verification = "error"
+		return c, nil
+	default:
+		// No Prometheus (or it failed for the whole window): the resolved notifications decide.
+		for _, p := range problems {
+			if p.Firing {
+				firing = append(firing, p.Alertname)
+			}
+		}
+	}
+	if len(firing) == 0 {
+		how := "Prometheus shows none of its alerts firing"
+		if !chk.Asked {
+			how = "every problem resolved by Alertmanager"
+			if chk.Err != nil {
+				how += " (Prometheus unreachable: " + chk.Err.Error() + ")"
+			}
+		}
+		for _, p := range problems {
+			if p.Firing {
+				p.Firing, p.EndsAt, p.ResolvedAt = false, now, now
+				cleared = append(cleared, p)
+			}
+		}
+		if t.ClearedAt.IsZero() {
+			t.ClearedAt = now
+		}
+		c.Verification = "confirmed"
+		c.RepairTime = now.Sub(t.CreatedAt)
+		c.event(t, now, System, KindVerification, t.State, t.State, "repair confirmed: "+how)
+		t.set(&c, Done, System, now, "done")
+		return c, cleared
+	}
+	if !windowOver {
+		return c, nil
+	}
+	sort.Strings(firing)
+	t.FailedRepairs++
+	t.Reason = fmt.Sprintf("still firing %s after the %s verification window", strings.Join(dedup(firing), ", "), w.VerifyWindow)
+	t.ReportedAt = time.Time{}
+	c.Verification = "failed"
+	c.Reopened = ReasonVerificationFailed
+	c.event(t, now, System, KindVerification, t.State, t.State, "repair not confirmed: "+t.Reason)
+	t.set(&c, Acknowledged, System, now, fmt.Sprintf("reopened: %s; failed repair %d", t.Reason, t.FailedRepairs))
+	if t.Assignee != "" {
+		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: fmt.Sprintf("Task #%d on %s is NOT fixed: %s. Please look again.", t.ID, t.Machine, t.Reason)})
+	}
+	return c, nil
+}
+
+func dedup(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

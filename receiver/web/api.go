@@ -1,0 +1,236 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/repair"
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
+)
+
+type taskJSON struct {
+	ID              int64             `json:"id"`
+	Machine         string            `json:"machine"`
+	Fleet           bool              `json:"fleet"`
+	Identity        map[string]string `json:"identity"`
+	Location        map[string]string `json:"location"`
+	Site            string            `json:"site"`
+	Category        string            `json:"category"`
+	Severity        string            `json:"severity"`
+	Title           string            `json:"title"`
+	State           task.State        `json:"state"`
+	Cleared         bool              `json:"cleared"`
+	Assignee        string            `json:"assignee"`
+	Team            string            `json:"team"`
+	CreatedAt       *time.Time        `json:"created_at,omitempty"`
+	UpdatedAt       *time.Time        `json:"updated_at,omitempty"`
+	OpenedAt        *time.Time        `json:"opened_at,omitempty"`
+	AckedAt         *time.Time        `json:"acknowledged_at,omitempty"`
+	StartedAt       *time.Time        `json:"started_at,omitempty"`
+	ReportedAt      *time.Time        `json:"reported_at,omitempty"`
+	ClosedAt        *time.Time        `json:"closed_at,omitempty"`
+	ClearedAt       *time.Time        `json:"cleared_at,omitempty"`
+	LastEscalatedAt *time.Time        `json:"last_escalated_at,omitempty"`
+	Report          string            `json:"report,omitempty"`
+	Reason          string            `json:"reason,omitempty"`
+	Recurrences     int               `json:"recurrences"`
+	FailedRepairs   int               `json:"failed_repairs"`
+	Escalations     int               `json:"escalations"`
+	Problems        []problemJSON     `json:"problems,omitempty"`
+	History         []eventJSON       `json:"history,omitempty"`
+}
+
+type problemJSON struct {
+	ID           int64             `json:"id"`
+	Key          string            `json:"key"`
+	Alertname    string            `json:"alertname"`
+	Category     string            `json:"category"`
+	Severity     string            `json:"severity"`
+	Firing       bool              `json:"firing"`
+	StartsAt     *time.Time        `json:"starts_at,omitempty"`
+	EndsAt       *time.Time        `json:"ends_at,omitempty"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	Fingerprint  string            `json:"fingerprint"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+	SourceURL    string            `json:"source_url,omitempty"`
+}
+
+type eventJSON struct {
+	At    time.Time  `json:"at"`
+	Actor string     `json:"actor"`
+	Kind  string     `json:"kind"`
+	From  task.State `json:"from,omitempty"`
+	To    task.State `json:"to,omitempty"`
+	Text  string     `json:"text"`
+}
+
+func tp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toJSON(t task.Task) taskJSON {
+	return taskJSON{ID: t.ID, Machine: t.Machine, Fleet: t.Fleet, Identity: t.Identity, Location: t.Location, Site: t.Site,
+		Category: t.Category, Severity: t.Severity, Title: t.Title, State: t.State, Cleared: t.Cleared(), Assignee: t.Assignee,
+		Team: t.Team, CreatedAt: tp(t.CreatedAt), UpdatedAt: tp(t.UpdatedAt), OpenedAt: tp(t.OpenedAt), AckedAt: tp(t.AckedAt),
+		StartedAt: tp(t.StartedAt), ReportedAt: tp(t.ReportedAt), ClosedAt: tp(t.ClosedAt), ClearedAt: tp(t.ClearedAt),
+		LastEscalatedAt: tp(t.LastEscalatedAt), Report: t.Report, Reason: t.Reason, Recurrences: t.Recurrences,
+		FailedRepairs: t.FailedRepairs, Escalations: t.Escalations}
+}
+
+func detailJSON(d store.Detail) taskJSON {
+	j := toJSON(d.Task)
+	for _, p := range d.Problems {
+		j.Problems = append(j.Problems, problemJSON{ID: p.ID, Key: p.Key, Alertname: p.Alertname, Category: p.Category,
+			Severity: p.Severity, Firing: p.Firing, StartsAt: tp(p.StartsAt), EndsAt: tp(p.EndsAt), Labels: p.Labels,
+			Annotations: p.Annotations, Fingerprint: p.Fingerprint, GeneratorURL: p.GeneratorURL, SourceURL: p.SourceURL})
+	}
+	for _, e := range d.Events {
+		j.History = append(j.History, eventJSON{At: e.At, Actor: e.Actor, Kind: e.Kind, From: e.From, To: e.To, Text: e.Text})
+	}
+	return j
+}
+
+// filterOf reads state, assignee, site, category and limit from the query string.
+func filterOf(r *http.Request, defLimit int) (store.Filter, error) {
+	q := r.URL.Query()
+	f := store.Filter{Assignee: q.Get("assignee"), Site: q.Get("site"), Category: q.Get("category"), Limit: defLimit}
+	for _, v := range q["state"] {
+		if v == "" {
+			continue
+		}
+		st, err := task.ParseState(v)
+		if err != nil {
+			return f, err
+		}
+		f.States = append(f.States, st)
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 || n > 10000 {
+			return f, fmt.Errorf("%w: limit must be 1..10000", task.ErrInvalidInput)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
+	f, err := filterOf(r, 500)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ts, err := s.o.Store.ListTasks(r.Context(), f)
+	if err != nil {
+		s.storeError(w, "list", err)
+		return
+	}
+	out := make([]taskJSON, len(ts))
+	for i, t := range ts {
+		out[i] = toJSON(t)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+}
+
+func (s *Server) storeError(w http.ResponseWriter, op string, err error) {
+	s.o.Metrics.StoreErrors.WithLabelValues(op).Inc()
+	s.o.Logger.Error("store", "op", op, "err", err)
+	writeJSONError(w, http.StatusServiceUnavailable, "store unavailable")
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: task id %q", task.ErrNotFound, r.PathValue("id"))
+	}
+	return id, nil
+}
+
+func (s *Server) apiGet(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		writeJSONError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	d, err := s.o.Store.Detail(r.Context(), id)
+	if err != nil {
+		if status(err) == http.StatusNotFound {
+			writeJSONError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		s.storeError(w, "detail", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, detailJSON(d))
+}
+
+// actionBody is the JSON body of POST /api/v1/tasks/{id}/{action}.
+type actionBody struct {
+	Report   string `json:"report"`
+	Text     string `json:"text"`
+	Note     string `json:"note"`
+	Reason   string `json:"reason"`
+	Assignee string `json:"assignee"`
+}
+
+var actions = map[string]bool{"ack": true, "start": true, "fixed": true, "note": true, "assign": true, "cancel": true}
+
+func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if !actions[action] {
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q (ack, start, fixed, note, assign, cancel)", action))
+		return
+	}
+	id, err := pathID(r)
+	if err != nil {
+		writeJSONError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	// A JSON content type cannot be sent cross-site without a CORS preflight, which we never grant.
+	var body actionBody
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "body too large")
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeJSONError(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json (an empty body is fine)")
+		return
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
+			return
+		}
+	}
+	a := repair.Action{Kind: action, Assignee: body.Assignee}
+	for _, t := range []string{body.Report, body.Note, body.Reason, body.Text} {
+		if t != "" {
+			a.Text = t
+			break
+		}
+	}
+	actor := userOf(r)
+	t, err := s.o.Service.Act(r.Context(), id, actor, a)
+	if err != nil {
+		code := status(err)
+		if code == http.StatusServiceUnavailable {
+			s.o.Logger.Error("action not stored", "task", id, "action", action, "err", err)
+			writeJSONError(w, code, "store unavailable")
+			return
+		}
+		writeJSONError(w, code, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(t))
+}

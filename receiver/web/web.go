@@ -1,0 +1,267 @@
+// Package web serves the receiver over HTTP: the Alertmanager webhook (bearer token), the repair
+// board and task pages for technicians (server-rendered, no JavaScript needed), the JSON API,
+// metrics and health. Everything but the webhook and the health probes requires a user from the
+// web config file (basic auth, bcrypt); HTML forms carry a CSRF token and cross-origin POSTs are
+// refused.
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v2"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/minefarm/cgminer-stack/receiver/config"
+	"github.com/minefarm/cgminer-stack/receiver/repair"
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Options wire a server.
+type Options struct {
+	Service  *repair.Service
+	Store    store.Store
+	Config   func() *config.Config
+	Users    func() map[string]string // user name → bcrypt hash; empty: no user can change anything
+	Reload   func() error
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Metrics  *repair.Metrics
+	Now      func() time.Time
+}
+
+// Server is the HTTP side of the receiver.
+type Server struct {
+	o        Options
+	tmpl     *template.Template
+	csrfKey  []byte
+	requests *prometheus.CounterVec
+	alerts   *prometheus.CounterVec
+
+	authMu    sync.Mutex
+	authCache map[string]bool
+}
+
+// New makes a server and registers the webhook metrics.
+func New(o Options) (*Server, error) {
+	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse templates: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("csrf key: %w", err)
+	}
+	s := &Server{o: o, tmpl: tmpl, csrfKey: key, authCache: map[string]bool{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_requests_total",
+			Help: "Webhook deliveries, by result."}, []string{"result"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_alerts_total",
+			Help: "Alerts received through the webhook, by status."}, []string{"status"}),
+	}
+	for _, r := range []string{"ok", "bad_request", "unauthorized", "store_error", "too_large", "rejected_alerts"} {
+		s.requests.WithLabelValues(r)
+	}
+	s.alerts.WithLabelValues("firing")
+	s.alerts.WithLabelValues("resolved")
+	s.alerts.WithLabelValues("rejected")
+	if o.Registry != nil {
+		o.Registry.MustRegister(s.requests, s.alerts)
+	}
+	if s.o.Now == nil {
+		s.o.Now = func() time.Time { return time.Now().UTC() }
+	}
+	return s, nil
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	open := http.NewServeMux()
+	open.HandleFunc("POST /api/v1/alerts", s.webhook)
+	open.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Healthy") })
+	open.HandleFunc("GET /-/ready", s.ready)
+
+	auth := http.NewServeMux()
+	auth.HandleFunc("GET /{$}", s.board)
+	auth.HandleFunc("GET /tasks/{id}", s.taskPage)
+	auth.HandleFunc("POST /tasks/{id}/{action}", s.formAction)
+	auth.HandleFunc("GET /api/v1/tasks", s.apiList)
+	auth.HandleFunc("GET /api/v1/tasks/{id}", s.apiGet)
+	auth.HandleFunc("POST /api/v1/tasks/{id}/{action}", s.apiAction)
+	auth.HandleFunc("POST /-/reload", s.reload)
+	if s.o.Registry != nil {
+		auth.Handle("GET /metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}))
+	}
+	cop := http.NewCrossOriginProtection()
+	protected := cop.Handler(s.basicAuth(auth))
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v1/alerts", open)
+	mux.Handle("/-/healthy", open)
+	mux.Handle("/-/ready", open)
+	mux.Handle("/", protected)
+	return mux
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.o.Store.Ping(ctx); err != nil {
+		s.o.Metrics.StoreErrors.WithLabelValues("ping").Inc()
+		http.Error(w, "store not ready", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "Ready")
+}
+
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if s.o.Reload == nil {
+		http.Error(w, "reload not supported", http.StatusNotImplemented)
+		return
+	}
+	if err := s.o.Reload(); err != nil {
+		http.Error(w, fmt.Sprintf("reload failed: %v", err), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, "config reloaded")
+}
+
+type ctxKey struct{}
+
+// userOf is the authenticated user of a request ("" when the server has no users).
+func userOf(r *http.Request) string {
+	u, _ := r.Context().Value(ctxKey{}).(string)
+	return u
+}
+
+// fakeHash keeps the time of a check for an unknown user the same as for a known one.
+const fakeHash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
+
+func (s *Server) basicAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		users := s.o.Users()
+		if len(users) == 0 {
+			// Reading is open when no users are configured; changing anything needs a user.
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				http.Error(w, "no users configured: set basic_auth_users in --web.config.file to act on tasks", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		user, pass, ok := r.BasicAuth()
+		if !ok || !s.checkPassword(users, user, pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="repair_receiver", charset="UTF-8"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, user)))
+	})
+}
+
+func (s *Server) checkPassword(users map[string]string, user, pass string) bool {
+	hash, known := users[user]
+	if !known {
+		hash = fakeHash
+	}
+	sum := sha256.Sum256([]byte(user + "\x00" + hash + "\x00" + pass))
+	key := hex.EncodeToString(sum[:])
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if ok, hit := s.authCache[key]; hit {
+		return ok
+	}
+	ok := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) == nil && known
+	if len(s.authCache) > 10000 {
+		clear(s.authCache)
+	}
+	s.authCache[key] = ok
+	return ok
+}
+
+// csrfToken is bound to the user and this process: HMAC(key, user).
+func (s *Server) csrfToken(user string) string {
+	m := hmac.New(sha256.New, s.csrfKey)
+	m.Write([]byte("csrf\x00" + user))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *Server) validCSRF(r *http.Request) bool {
+	got := r.PostFormValue("csrf_token")
+	want := s.csrfToken(userOf(r))
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// status maps an error to an HTTP status.
+func status(err error) int {
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, task.ErrInvalidTransition):
+		return http.StatusConflict
+	case errors.Is(err, task.ErrInvalidInput):
+		return http.StatusBadRequest
+	default:
+		return http.StatusServiceUnavailable
+	}
+}
+
+// WebConfig is what the receiver reads from --web.config.file itself: the users. TLS settings are
+// handed to exporter-toolkit.
+type WebConfig struct {
+	Users map[string]string
+	TLS   *toolkit.TLSConfig
+	Path  string
+}
+
+// LoadWebConfig validates the file with exporter-toolkit and reads its users and TLS settings.
+func LoadWebConfig(path string) (*WebConfig, error) {
+	if path == "" {
+		return &WebConfig{Users: map[string]string{}}, nil
+	}
+	if err := toolkit.Validate(path); err != nil {
+		return nil, fmt.Errorf("web config %s: %w", path, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("web config: %w", err)
+	}
+	c := toolkit.Config{
+		TLSConfig:  toolkit.TLSConfig{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13},
+		HTTPConfig: toolkit.HTTPConfig{HTTP2: true},
+	}
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return nil, fmt.Errorf("web config %s: %w", path, err)
+	}
+	out := &WebConfig{Users: map[string]string{}, Path: path}
+	for u, h := range c.Users {
+		out.Users[u] = string(h)
+	}
+	if c.TLSConfig.IsEnabled() {
+		tc := c.TLSConfig
+		tc.SetDirectory(filepath.Dir(path))
+		out.TLS = &tc
+	}
+	return out, nil
+}
