@@ -15,7 +15,7 @@ const (
 	two32 = 4294967296.0
 
 	hwFracNormal   = 2e-6  // hardware errors per diff-1 work unit, healthy
-	hwFracHigh     = 0.01  // hw_errors_high: 1 % of the work is bad
+	hwFracHigh     = 0.05  // hw_errors_high: 5 % of the work is bad, well above the 1 % alert threshold
 	rejFracNormal  = 0.002 // rejected share ratio, healthy
 	rejFracHigh    = 0.10  // rejects_high
 	lowFactor      = 0.6   // hashrate_low
