@@ -12,6 +12,8 @@ package stack
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +58,8 @@ type Stack struct {
 	opts  Options
 	procs []*proc
 	URLs  URLs
+	// SimToken is the bearer token of the simulator's control API (its fault endpoints).
+	SimToken string
 }
 
 // URLs of the running parts.
@@ -142,7 +146,14 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	bin := func(n string) string { return filepath.Join(o.BinDir, n) }
 	if !o.RealFarm {
 		s.URLs.SimControl = "http://" + host(o.SimControlPort)
-		args := []string{"--range=" + o.SimRange, "--miners=" + strconv.Itoa(o.Miners), "--seed=" + strconv.Itoa(o.Seed),
+		tok := make([]byte, 16)
+		_, _ = rand.Read(tok)
+		s.SimToken = hex.EncodeToString(tok)
+		tokFile := filepath.Join(o.WorkDir, "minersim.token")
+		if err := os.WriteFile(tokFile, []byte(s.SimToken+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		args := []string{"--control.token-file=" + tokFile,"--range=" + o.SimRange, "--miners=" + strconv.Itoa(o.Miners), "--seed=" + strconv.Itoa(o.Seed),
 			"--control.listen-address=" + host(o.SimControlPort)}
 		if o.Models != "" {
 			args = append(args, "--models="+o.Models)

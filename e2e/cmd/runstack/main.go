@@ -46,7 +46,7 @@ The stack is up (Ctrl-C stops everything it started).
   Exporter       %s   (try %s/probe?target=127.1.0.5&debug=true, %s/sd)
 `, s.URLs.Prometheus, s.URLs.Prometheus, s.URLs.Alertmanager, s.URLs.Receiver, s.URLs.Exporter, s.URLs.Exporter, s.URLs.Exporter)
 	if s.URLs.SimControl != "" {
-		fmt.Printf("  Farm control   %s/miners   (inject: curl -XPOST %s/miners/127.1.0.9/faults -d '{\"fault\":\"fan_stopped\"}')\n", s.URLs.SimControl, s.URLs.SimControl)
+		fmt.Printf("  Farm control   %s/miners\n                 inject a fault: curl -H 'Authorization: Bearer %s' -XPOST %s/miners/127.1.0.9/faults -d '{\"fault\":\"fan_stopped\"}'\n", s.URLs.SimControl, s.SimToken, s.URLs.SimControl)
 	}
 	fmt.Printf("  Logs and data  %s\n\n", o.WorkDir)
 	tick := time.NewTicker(2 * time.Second)
