@@ -153,7 +153,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err := os.WriteFile(tokFile, []byte(s.SimToken+"\n"), 0o600); err != nil {
 			return nil, err
 		}
-		args := []string{"--control.token-file=" + tokFile,"--range=" + o.SimRange, "--miners=" + strconv.Itoa(o.Miners), "--seed=" + strconv.Itoa(o.Seed),
+		args := []string{"--control.token-file=" + tokFile, "--range=" + o.SimRange, "--miners=" + strconv.Itoa(o.Miners), "--seed=" + strconv.Itoa(o.Seed),
 			"--control.listen-address=" + host(o.SimControlPort)}
 		if o.Models != "" {
 			args = append(args, "--models="+o.Models)
