@@ -1,0 +1,372 @@
+// Package storetest is the conformance suite every store.Store implementation runs.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
+)
+
+var t0 = time.Date(2026, 11, 22, 8, 0, 0, 123456000, time.UTC)
+
+// Run runs the suite; open returns a fresh, empty store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{
+		{"TaskRoundTrip", testTaskRoundTrip},
+		{"OneOpenTaskPerMachine", testOneOpen},
+		{"OccurrenceUnique", testOccurrenceUnique},
+		{"RollbackOnError", testRollback},
+		{"Reopenable", testReopenable},
+		{"LoadsAndLastAssignee", testLoads},
+		{"ListFilterDueCounts", testList},
+		{"Outbox", testOutbox},
+		{"Heartbeat", testHeartbeat},
+		{"HistoryOrder", testHistory},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+}
+
+func mkTask(machine string, st task.State) *task.Task {
+	return &task.Task{Machine: machine, Identity: map[string]string{"instance": machine}, Location: map[string]string{"site": "site-a", "rack": "r1"},
+		Site: "site-a", Category: "fan", Severity: "critical", Title: "fan", State: st, Assignee: "alice", Team: "a",
+		CreatedAt: t0, UpdatedAt: t0, OpenedAt: t0}
+}
+
+func create(t *testing.T, s store.Store, tk *task.Task) {
+	t.Helper()
+	if err := s.InTx(context.Background(), func(tx store.Tx) error { return tx.CreateTask(context.Background(), tk) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testTaskRoundTrip(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tk := mkTask("m1", task.InProgress)
+	tk.Fleet, tk.AckedAt, tk.StartedAt, tk.ClearedAt, tk.LastEscalatedAt = true, t0.Add(time.Second), t0.Add(2*time.Second), t0.Add(3*time.Second), t0.Add(4*time.Second)
+	tk.Report, tk.Reason, tk.Recurrences, tk.FailedRepairs, tk.Escalations = "swapped", "again", 2, 1, 3
+	create(t, s, tk)
+	if tk.ID == 0 {
+		t.Fatal("no id")
+	}
+	p := &task.Problem{TaskID: tk.ID, Key: "k", Alertname: "MinerFanFailure", Category: "fan", Severity: "critical",
+		Labels: map[string]string{"fan": "2"}, Annotations: map[string]string{"summary": "s <&>"}, StartsAt: t0, Firing: true,
+		ReceivedAt: t0, Fingerprint: "abc", GeneratorURL: "http://g", SourceURL: "http://am"}
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.AddProblem(ctx, p); err != nil {
+			return err
+		}
+		return tx.AddEvents(ctx, []task.Event{{TaskID: tk.ID, At: t0, Actor: "alice", Kind: task.KindNote, From: task.Open, To: task.Open, Text: "hi"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Detail(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d.Task, *tk) {
+		t.Fatalf("task round trip:\n got %+v\nwant %+v", d.Task, *tk)
+	}
+	if len(d.Problems) != 1 || !reflect.DeepEqual(d.Problems[0], *p) {
+		t.Fatalf("problem round trip:\n got %+v\nwant %+v", d.Problems, *p)
+	}
+	if len(d.Events) != 1 || d.Events[0].Text != "hi" || !d.Events[0].At.Equal(t0) {
+		t.Fatalf("events %+v", d.Events)
+	}
+	if _, err := s.Detail(ctx, 999999); !errors.Is(err, task.ErrNotFound) {
+		t.Fatalf("missing task: %v", err)
+	}
+	err = s.InTx(ctx, func(tx store.Tx) error { _, err := tx.Task(ctx, 999999); return err })
+	if !errors.Is(err, task.ErrNotFound) {
+		t.Fatalf("missing task in tx: %v", err)
+	}
+}
+
+func testOneOpen(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	create(t, s, mkTask("m1", task.Open))
+	err := s.InTx(ctx, func(tx store.Tx) error { return tx.CreateTask(ctx, mkTask("m1", task.Acknowledged)) })
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second open task for a machine: %v, want ErrConflict", err)
+	}
+	create(t, s, mkTask("m1", task.Done))
+	create(t, s, mkTask("m2", task.Open))
+	err = s.InTx(ctx, func(tx store.Tx) error {
+		got, err := tx.OpenTask(ctx, "m1")
+		if err != nil || got == nil || got.State != task.Open {
+			t.Errorf("OpenTask = %+v, %v", got, err)
+		}
+		none, err := tx.OpenTask(ctx, "m3")
+		if err != nil || none != nil {
+			t.Errorf("OpenTask(m3) = %+v, %v", none, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testOccurrenceUnique(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tk := mkTask("m1", task.Open)
+	create(t, s, tk)
+	add := func(start time.Time) error {
+		return s.InTx(ctx, func(tx store.Tx) error {
+			return tx.AddProblem(ctx, &task.Problem{TaskID: tk.ID, Key: "k", Alertname: "A", StartsAt: start, Firing: true})
+		})
+	}
+	if err := add(t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := add(t0); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate occurrence: %v", err)
+	}
+	if err := add(t0.Add(time.Microsecond)); err != nil {
+		t.Fatalf("next occurrence: %v", err)
+	}
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		p, err := tx.Occurrence(ctx, "k", t0)
+		if err != nil || p == nil || !p.StartsAt.Equal(t0) {
+			t.Errorf("Occurrence = %+v, %v", p, err)
+			return nil
+		}
+		p.Firing, p.EndsAt, p.ResolvedAt = false, t0.Add(time.Hour), t0.Add(time.Hour)
+		if err := tx.UpdateProblem(ctx, p); err != nil {
+			return err
+		}
+		q, _ := tx.Occurrence(ctx, "k", t0)
+		if q.Firing || !q.EndsAt.Equal(t0.Add(time.Hour)) {
+			t.Errorf("update not seen: %+v", q)
+		}
+		if none, err := tx.Occurrence(ctx, "k", t0.Add(time.Second)); err != nil || none != nil {
+			t.Errorf("unknown occurrence = %+v, %v", none, err)
+		}
+		ps, err := tx.Problems(ctx, tk.ID)
+		if err != nil || len(ps) != 2 {
+			t.Errorf("problems %d %v", len(ps), err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testRollback(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.CreateTask(ctx, mkTask("m1", task.Open)); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	ts, err := s.ListTasks(ctx, store.Filter{})
+	if err != nil || len(ts) != 0 {
+		t.Fatalf("rolled-back task is visible: %d %v", len(ts), err)
+	}
+}
+
+func testReopenable(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	old := mkTask("m1", task.Done)
+	old.ClosedAt = t0.Add(-48 * time.Hour)
+	recent := mkTask("m1", task.AutoResolved)
+	recent.ClosedAt = t0.Add(-time.Hour)
+	cancelled := mkTask("m1", task.Cancelled)
+	cancelled.ClosedAt = t0.Add(-time.Minute)
+	for _, tk := range []*task.Task{old, recent, cancelled} {
+		create(t, s, tk)
+		tk := tk
+		if err := s.InTx(ctx, func(tx store.Tx) error {
+			return tx.AddProblem(ctx, &task.Problem{TaskID: tk.ID, Key: "k", Alertname: "A", StartsAt: tk.ClosedAt.Add(-time.Minute)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.InTx(ctx, func(tx store.Tx) error {
+		got, err := tx.ReopenableTask(ctx, "m1", "k", t0.Add(-24*time.Hour))
+		if err != nil || got == nil || got.ID != recent.ID {
+			t.Errorf("ReopenableTask = %+v, %v; want the recent auto_resolved one (never a cancelled one)", got, err)
+		}
+		if got, _ := tx.ReopenableTask(ctx, "m1", "other", t0.Add(-24*time.Hour)); got != nil {
+			t.Errorf("reopenable for another problem: %+v", got)
+		}
+		if got, _ := tx.ReopenableTask(ctx, "m1", "k", t0); got != nil {
+			t.Errorf("reopenable outside the window: %+v", got)
+		}
+		return nil
+	})
+}
+
+func testLoads(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i, a := range []string{"alice", "alice", "bob"} {
+		tk := mkTask(string(rune('a'+i)), task.Open)
+		tk.Assignee = a
+		create(t, s, tk)
+	}
+	closed := mkTask("z", task.Done)
+	closed.Assignee = "bob"
+	create(t, s, closed)
+	other := mkTask("y", task.Open)
+	other.Team, other.Assignee = "b", "zed"
+	create(t, s, other)
+	_ = s.InTx(ctx, func(tx store.Tx) error {
+		l, err := tx.Loads(ctx, []string{"alice", "bob", "carol"})
+		if err != nil || l["alice"] != 2 || l["bob"] != 1 || l["carol"] != 0 {
+			t.Errorf("loads %v %v", l, err)
+		}
+		if last, err := tx.LastAssignee(ctx, "a"); err != nil || last != "bob" {
+			t.Errorf("last assignee of team a = %q %v", last, err)
+		}
+		if last, err := tx.LastAssignee(ctx, "none"); err != nil || last != "" {
+			t.Errorf("last assignee of empty team = %q %v", last, err)
+		}
+		return nil
+	})
+}
+
+func testList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := mkTask("a", task.Open)
+	b := mkTask("b", task.Acknowledged)
+	b.Site, b.Assignee, b.Category = "site-b", "bob", "hashrate"
+	b.ClearedAt = t0.Add(-20 * time.Minute)
+	c := mkTask("c", task.Verifying)
+	c.ReportedAt = t0.Add(-5 * time.Minute)
+	d := mkTask("d", task.Done)
+	for _, tk := range []*task.Task{a, b, c, d} {
+		create(t, s, tk)
+	}
+	for _, tc := range []struct {
+		f    store.Filter
+		want []int64
+	}{
+		{store.Filter{}, []int64{d.ID, c.ID, b.ID, a.ID}},
+		{store.Filter{States: []task.State{task.Open, task.Verifying}}, []int64{c.ID, a.ID}},
+		{store.Filter{Site: "site-b"}, []int64{b.ID}},
+		{store.Filter{Assignee: "alice", Category: "fan"}, []int64{d.ID, c.ID, a.ID}},
+		{store.Filter{Limit: 2}, []int64{d.ID, c.ID}},
+	} {
+		ts, err := s.ListTasks(ctx, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, tk := range ts {
+			ids = append(ids, tk.ID)
+		}
+		if !reflect.DeepEqual(ids, tc.want) {
+			t.Errorf("filter %+v: %v, want %v", tc.f, ids, tc.want)
+		}
+	}
+	due, err := s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-10 * time.Minute), OpenedBefore: t0.Add(time.Second), ReportedBefore: t0.Add(-2 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, tk := range due {
+		ids = append(ids, tk.ID)
+	}
+	if !reflect.DeepEqual(ids, []int64{a.ID, b.ID, c.ID}) {
+		t.Errorf("due %v, want %v", ids, []int64{a.ID, b.ID, c.ID})
+	}
+	due, _ = s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-30 * time.Minute), OpenedBefore: t0.Add(-time.Second), ReportedBefore: t0.Add(-10 * time.Minute)})
+	if len(due) != 0 {
+		t.Errorf("nothing is due yet, got %d", len(due))
+	}
+	counts, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, c := range counts {
+		got[string(c.State)+"/"+c.Site] += c.N
+	}
+	want := map[string]int{"open/site-a": 1, "acknowledged/site-b": 1, "verifying/site-a": 1, "done/site-a": 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("counts %v, want %v", got, want)
+	}
+}
+
+func testOutbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		return tx.Enqueue(ctx, []store.Message{{TaskID: 1, To: "alice", Text: "one", CreatedAt: t0}, {TaskID: 2, Text: "two", CreatedAt: t0}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Pending(ctx, t0, 10)
+	if err != nil || len(p) != 2 || p[0].To != "alice" || p[0].Text != "one" {
+		t.Fatalf("pending %+v %v", p, err)
+	}
+	if err := s.MarkSent(ctx, p[0].ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkFailed(ctx, p[1].ID, 1, t0.Add(time.Minute), "429", false); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Pending(ctx, t0.Add(59*time.Second), 10); len(p) != 0 {
+		t.Fatalf("retry before its time: %+v", p)
+	}
+	p, _ = s.Pending(ctx, t0.Add(time.Minute), 10)
+	if len(p) != 1 || p[0].Attempts != 1 || p[0].LastError != "429" {
+		t.Fatalf("retry due: %+v", p)
+	}
+	_ = s.MarkFailed(ctx, p[0].ID, 2, t0.Add(2*time.Minute), "400", true)
+	if p, _ := s.Pending(ctx, t0.Add(time.Hour), 10); len(p) != 0 {
+		t.Fatalf("given-up message still pending: %+v", p)
+	}
+}
+
+func testHeartbeat(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if at, err := s.Heartbeat(ctx, "watchdog"); err != nil || !at.IsZero() {
+		t.Fatalf("never seen: %v %v", at, err)
+	}
+	for _, at := range []time.Time{t0, t0.Add(time.Minute)} {
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.SetHeartbeat(ctx, "watchdog", at) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if at, err := s.Heartbeat(ctx, "watchdog"); err != nil || !at.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("heartbeat %v %v", at, err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testHistory(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tk := mkTask("m", task.Open)
+	create(t, s, tk)
+	for i := range 5 {
+		_ = s.InTx(ctx, func(tx store.Tx) error {
+			return tx.AddEvents(ctx, []task.Event{{TaskID: tk.ID, At: t0, Actor: "x", Kind: "note", Text: string(rune('a' + i))}})
+		})
+	}
+	d, _ := s.Detail(ctx, tk.ID)
+	var got string
+	for _, e := range d.Events {
+		got += e.Text
+	}
+	if got != "abcde" {
+		t.Fatalf("history order %q", got)
+	}
+}
