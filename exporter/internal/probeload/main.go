@@ -41,14 +41,22 @@ func main() {
 		withPort    = flag.Bool("target-port", false, "send target as IP:PORT")
 		bbURL       = flag.String("blackbox-url", "", "also drive this blackbox_exporter probe URL (%s is IP:PORT) against the same miners")
 		bbPID       = flag.Int("blackbox-pid", 0, "PID of the blackbox_exporter")
+		external    = flag.Bool("external", false, "do not serve fake miners: the miners (e.g. minersim) already listen from --base")
+		simPID      = flag.Int("sim-pid", 0, "PID of the process serving the miners, to report its CPU")
 	)
 	flag.Parse()
 	reply, err := s19Reply(*fixtures)
 	if err != nil {
 		log.Fatal(err)
 	}
-	addrs, err := startMiners(*base, *miners, *port, reply)
-	if err != nil {
+	var addrs []netip.Addr
+	if *external {
+		a := netip.MustParseAddr(*base)
+		for i := 0; i < *miners; i++ {
+			addrs = append(addrs, a)
+			a = a.Next()
+		}
+	} else if addrs, err = startMiners(*base, *miners, *port, reply); err != nil {
 		log.Fatal(err)
 	}
 	if *serve {
@@ -65,7 +73,11 @@ func main() {
 		}
 	}
 	fmt.Printf("cgminer_exporter: ")
+	sim0 := cpuSeconds(*simPID)
 	drive(*exporter, targets, *concurrency, *warmup, *duration, *pid)
+	if *simPID > 0 {
+		fmt.Printf("miners' process CPU over warm-up and run: %.2fs (%.2f cores)\n", cpuSeconds(*simPID)-sim0, (cpuSeconds(*simPID)-sim0)/(*warmup+*duration).Seconds())
+	}
 	if *bbURL != "" {
 		fmt.Printf("blackbox_exporter: ")
 		drive(*bbURL, withPorts, *concurrency, *warmup, *duration, *bbPID)
