@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
+	"github.com/minefarm/cgminer-stack/exporter/discovery"
 	"github.com/minefarm/cgminer-stack/exporter/probe"
 	"github.com/minefarm/cgminer-stack/simulator/farm"
 )
@@ -388,5 +390,85 @@ func TestSimulatedFaultsMoveTheirMetrics(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// Discovery finds the simulated miners of a /22 among its empty addresses, with the right models
+// and firmware, keeps a miner that went offline, and keeps everything across a restart.
+func TestDiscoveryFindsTheSimulatedFarm(t *testing.T) {
+	prefix := netip.MustParsePrefix("127.87.0.0/22")
+	ln, err := net.Listen("tcp", "127.87.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	mix, _ := farm.ParseMix(farm.DefaultMix)
+	f, err := farm.New(farm.Config{Range: prefix, Miners: 60, Port: port, Mix: mix, Seed: 3,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	state := filepath.Join(t.TempDir(), "inventory.json")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+discovery:
+  port: %d
+  timeout: 1s
+  rate: 5000
+  concurrency: 128
+  sites: [{name: farm, ranges: [%s]}]
+`, port, prefix)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newDisc := func() *discovery.Discoverer {
+		return discovery.New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, state)
+	}
+	d := newDisc()
+	if err := d.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inv := map[string]discovery.Entry{}
+	for _, e := range d.Inventory() {
+		inv[e.Address] = e
+	}
+	if len(inv) != f.Len() {
+		t.Fatalf("found %d miners in the /22, the farm has %d", len(inv), f.Len())
+	}
+	for _, m := range f.Miners() {
+		e, ok := inv[m.Endpoint()]
+		if !ok {
+			t.Errorf("%s (%s) not found", m.Endpoint(), m.Model().Key)
+			continue
+		}
+		if e.Model != m.Model().Name || e.Firmware != m.Model().Firmware {
+			t.Errorf("%s: found %s/%s, it is %s/%s", m.Endpoint(), e.Model, e.Firmware, m.Model().Name, m.Model().Firmware)
+		}
+	}
+	off := f.Miners()[5]
+	fault, _ := farm.ParseFault("offline")
+	if _, err := off.SetFault(fault); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range newDisc().Inventory() { // a restart: read back from the state file
+		if e.Address == off.Endpoint() {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("offline miner %s dropped from the inventory", off.Endpoint())
+	}
+	if n := len(newDisc().Inventory()); n != f.Len() {
+		t.Errorf("after a restart the inventory has %d miners, want %d", n, f.Len())
 	}
 }
