@@ -1,0 +1,26 @@
+# dashboards/, docker-compose.yml and docker/: see dashboards/README.md.
+#
+#   make dashboards         rebuild dashboards/*.json from dashboards/src/*.mjs
+#   make dashboards-check   the dashboards type-check against @grafana/schema (npm), every PromQL
+#                           expression parses (promtool) and uses only metrics the contract, its
+#                           additions or rules/ define; docker-compose.yml and the Dockerfiles are
+#                           validated statically (no Docker engine needed)
+
+NPM ?= npm
+NODE ?= node
+
+.PHONY: dashboards dashboards-check dashboards-node
+
+dashboards:
+	$(NODE) dashboards/src/build.mjs
+
+dashboards-node:
+	@command -v $(NODE) >/dev/null && command -v $(NPM) >/dev/null || { \
+	  echo "FATAL: dashboards-check needs Node.js >= 20 and npm (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+	cd dashboards/check && $(NPM) ci --no-audit --no-fund --loglevel=error
+
+dashboards-check: tools dashboards-node
+	cd dashboards/check && $(NODE) --test check.test.mjs
+	$(GO) test -count=1 ./dashboards/...
+
+TEST_TARGETS += dashboards-check
