@@ -33,7 +33,7 @@ func Decode(r io.Reader) (*Message, error) {
 	var m Message
 	dec := json.NewDecoder(r)
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: decode json: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: decode json: %w", ErrInvalid, err)
 	}
 	if m.Version != "4" {
 		return nil, fmt.Errorf("%w: version %q is not 4", ErrInvalid, m.Version)

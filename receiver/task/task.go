@@ -90,7 +90,7 @@ type Task struct {
 }
 
 // Cleared reports whether every problem of the task has cleared.
-func (t *Task) Cleared() bool { return !t.ClearedAt.IsZero() }
+func (t Task) Cleared() bool { return !t.ClearedAt.IsZero() }
 
 // Problem is one occurrence of an alert on the task's machine.
 type Problem struct {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"sort"
@@ -172,10 +173,14 @@ func (s *Server) render(w http.ResponseWriter, code int, name string, data any) 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.WriteHeader(code)
-	if err := s.tmpl.ExecuteTemplate(w, name, data); err != nil {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		s.o.Logger.Error("render", "template", name, "err", err)
+		http.Error(w, "cannot render the page", http.StatusInternalServerError)
+		return
 	}
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
 }
 
 type errorData struct {
