@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/store/sqlite"
+)
+
+const demoToken = "demo-webhook-token-not-secret"
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "repair_receiver")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *bytes.Buffer
+}
+
+func start(t *testing.T, bin, addr, db string) *proc {
+	t.Helper()
+	p := &proc{addr: addr, log: &bytes.Buffer{}}
+	p.cmd = exec.Command(bin, "--config.file=receiver.yml", "--web.config.file=web.yml", "--storage.path="+db,
+		"--web.listen-address="+addr, "--log.level=warn", "--notify.interval=1h")
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("receiver did not become ready:\n%s", p.log)
+	return nil
+}
+
+// delivery i carries two alerts for each of 5 machines.
+func delivery(i int) []byte {
+	type a struct {
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		StartsAt    string            `json:"startsAt"`
+		EndsAt      string            `json:"endsAt"`
+	}
+	var alerts []a
+	for m := range 5 {
+		inst := fmt.Sprintf("10.%d.%d.%d", i/250, i%250, m)
+		for _, name := range []string{"MinerFanFailure", "MinerTemperatureHigh"} {
+			alerts = append(alerts, a{Status: "firing", StartsAt: "2026-11-22T08:00:00Z", EndsAt: "0001-01-01T00:00:00Z",
+				Labels: map[string]string{"alertname": name, "instance": inst, "site": "site-a", "severity": "critical", "category": "fan"}})
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"version": "4", "status": "firing", "receiver": "repair", "groupKey": fmt.Sprint(i), "alerts": alerts})
+	return b
+}
+
+func post(addr string, body []byte) (int, error) {
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/alerts", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+demoToken)
+	req.Header.Set("Content-Type", "application/json")
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func counts(t *testing.T, db string) (tasks, problems, distinctOcc int) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := st.SQL()
+	q.QueryRow(`SELECT COUNT(*) FROM tasks`).Scan(&tasks)
+	q.QueryRow(`SELECT COUNT(*) FROM problems`).Scan(&problems)
+	q.QueryRow(`SELECT COUNT(*) FROM (SELECT DISTINCT key, starts_at FROM problems) x`).Scan(&distinctOcc)
+	var dup int
+	q.QueryRow(`SELECT COUNT(*) FROM (SELECT machine FROM tasks GROUP BY machine HAVING COUNT(*) > 1) x`).Scan(&dup)
+	if dup != 0 {
+		t.Fatalf("%d machines have more than one task", dup)
+	}
+	return
+}
+
+// TestKillDuringBurstLosesNothing: SIGKILL the receiver in the middle of a burst of deliveries,
+// restart it, retry what did not get a 2xx (as Alertmanager does), and find every alert exactly
+// once. Every delivery answered 2xx before the kill must already be there before any retry.
+func TestKillDuringBurstLosesNothing(t *testing.T) {
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "r.db")
+	addr := freeAddr(t)
+	p := start(t, bin, addr, db)
+
+	const n = 400
+	status := make([]int, n)
+	var mu sync.Mutex
+	okCount := 0
+	killed := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				code, _ := post(addr, delivery(i))
+				mu.Lock()
+				status[i] = code
+				if code == 200 {
+					okCount++
+					if okCount == n/3 {
+						once.Do(func() { p.cmd.Process.Signal(syscall.SIGKILL); close(killed) })
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case <-killed:
+	default:
+		t.Fatal("the burst finished before the kill")
+	}
+	p.cmd.Wait()
+
+	var stored, retry []int
+	for i, c := range status {
+		if c == 200 {
+			stored = append(stored, i)
+		} else {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) == 0 {
+		t.Fatal("every delivery succeeded: the kill did not land mid-burst")
+	}
+	t.Logf("%d deliveries stored before the kill, %d to retry", len(stored), len(retry))
+	tasks, problems, occ := counts(t, db)
+	if tasks < len(stored)*5 || problems != occ {
+		t.Fatalf("after the kill: %d tasks for %d acknowledged deliveries (want >= %d); %d problems, %d distinct", tasks, len(stored), len(stored)*5, problems, occ)
+	}
+
+	p2 := start(t, bin, freeAddr(t), db)
+	// Alertmanager retries what failed; the HA peer re-sends some that succeeded.
+	for _, i := range append(retry, stored[:20]...) {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			code, err := post(p2.addr, delivery(i))
+			if err == nil && code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("delivery %d never stored: %d %v", i, code, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	tasks, problems, occ = counts(t, db)
+	if tasks != n*5 || problems != n*10 || occ != problems {
+		t.Fatalf("after retries: %d tasks (want %d), %d problems (want %d), %d distinct occurrences", tasks, n*5, problems, n*10, occ)
+	}
+
+	// The demo users can read the API and act; the actor is recorded.
+	req, _ := http.NewRequest("POST", "http://"+p2.addr+"/api/v1/tasks/1/ack", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("alice", "alice-demo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ack as alice: %v %v\n%s", resp, err, p2.log)
+	}
+	resp.Body.Close()
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, err := st.Detail(context.Background(), 1)
+	if err != nil || d.Task.State != "acknowledged" || d.Events[len(d.Events)-1].Actor != "alice" {
+		t.Fatalf("task 1 after ack: %+v %v", d.Task, err)
+	}
+	if ts, _ := st.ListTasks(context.Background(), store.Filter{Assignee: "carol"}); len(ts) != 0 {
+		t.Fatal("site-a tasks assigned to the lead instead of members")
+	}
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.cmd.Wait(); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, p2.log)
+	}
+	if strings.Contains(p2.log.String(), demoToken) {
+		t.Fatal("webhook token in the log")
+	}
+}
