@@ -21,6 +21,8 @@ dashboards-node:
 
 dashboards-check: tools dashboards-node
 	cd dashboards/check && $(NODE) --test check.test.mjs
-	$(GO) test -count=1 ./dashboards/...
+	$(GO) test -count=1 ./dashboards/... ./docker/...
+	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml --profile demo config -q
 
 TEST_TARGETS += dashboards-check
