@@ -2,6 +2,7 @@ package docker
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -65,23 +67,36 @@ type composeError struct {
 func (e *composeError) Error() string { return e.err.Error() + ": " + e.stderr }
 
 // resolved is docker-compose.yml as docker-compose reads it, demo profile included: anchors
-// merged, relative paths made absolute.
+// merged, relative paths made absolute. docker-compose runs once for all the tests.
 func resolved(t *testing.T) compose {
 	t.Helper()
+	resolvedOnce.Do(func() { resolvedConfig, resolvedErr = resolve(t) })
+	if resolvedErr != nil {
+		t.Fatal(resolvedErr)
+	}
+	return resolvedConfig
+}
+
+var (
+	resolvedOnce   sync.Once
+	resolvedConfig compose
+	resolvedErr    error
+)
+
+func resolve(t *testing.T) (compose, error) {
 	file := filepath.Join(root, "docker-compose.yml")
 	if _, err := dockerCompose(t, "-f", file, "config", "-q"); err != nil {
-		t.Fatalf("docker-compose config -q: %v", err)
+		return compose{}, fmt.Errorf("docker-compose config -q: %w", err)
 	}
 	out, err := dockerCompose(t, "-f", file, "--profile", "demo", "config")
 	if err != nil {
-		t.Fatalf("docker-compose --profile demo config: %v", err)
+		return compose{}, fmt.Errorf("docker-compose --profile demo config: %w", err)
 	}
 	var c compose
-	dec := yaml.NewDecoder(bytes.NewReader(out))
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("docker-compose config output: %v\n%s", err, out)
+	if err := yaml.Unmarshal(out, &c); err != nil {
+		return compose{}, fmt.Errorf("docker-compose config output: %w\n%s", err, out)
 	}
-	return c
+	return c, nil
 }
 
 func TestComposeServices(t *testing.T) {

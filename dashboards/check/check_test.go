@@ -326,3 +326,30 @@ func writeTemp(t *testing.T, content string) string {
 	}
 	return p
 }
+
+// The per-miner lists of the farm dashboard sit in collapsed rows, so a refresh does not run them
+// (see BENCHMARKS.md); the expressions inside are still found and checked.
+func TestCollapsedRows(t *testing.T) {
+	exprs, err := Exprs(filepath.Join("..", "farm.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	collapsed := map[string]bool{} // panel title → collapsed
+	n := 0
+	for _, e := range exprs {
+		_, title, _ := strings.Cut(e.Where, `"`)
+		title, _, _ = strings.Cut(title, `"`)
+		collapsed[title] = e.Collapsed
+		if e.Collapsed {
+			n++
+		}
+	}
+	for title, want := range map[string]bool{"Hottest chips": true, "Pools in use": true, "Hashrate": false, "Open alerts by category": false} {
+		if got, ok := collapsed[title]; !ok || got != want {
+			t.Errorf("panel %q: collapsed %v (found %v), want %v", title, got, ok, want)
+		}
+	}
+	if n == 0 || n == len(exprs) {
+		t.Errorf("%d of %d expressions collapsed", n, len(exprs))
+	}
+}

@@ -25,6 +25,8 @@ type Expr struct {
 	Raw string
 	// PromQL is Raw with every variable replaced by a value (see Substitute).
 	PromQL string
+	// Collapsed is set for a panel inside a collapsed row: Grafana runs it only when the row opens.
+	Collapsed bool
 }
 
 // dashboard is the part of Grafana's dashboard model this package reads.
@@ -37,11 +39,12 @@ type dashboard struct {
 }
 
 type panel struct {
-	ID      int      `json:"id"`
-	Type    string   `json:"type"`
-	Title   string   `json:"title"`
-	Targets []target `json:"targets"`
-	Panels  []panel  `json:"panels"` // a collapsed row's panels
+	ID        int      `json:"id"`
+	Type      string   `json:"type"`
+	Title     string   `json:"title"`
+	Targets   []target `json:"targets"`
+	Collapsed bool     `json:"collapsed"`
+	Panels    []panel  `json:"panels"` // a collapsed row's panels
 }
 
 type target struct {
@@ -75,13 +78,13 @@ func Exprs(path string) ([]Expr, error) {
 
 	var out []Expr
 	var errs []string
-	add := func(where, raw string) {
+	add := func(where, raw string, collapsed bool) {
 		promql, err := Substitute(raw, vars)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", where, err))
 			return
 		}
-		out = append(out, Expr{Where: where, Raw: raw, PromQL: promql})
+		out = append(out, Expr{Where: where, Raw: raw, PromQL: promql, Collapsed: collapsed})
 	}
 
 	for _, v := range d.Templating.List {
@@ -99,25 +102,25 @@ func Exprs(path string) ([]Expr, error) {
 			continue
 		}
 		if expr != "" {
-			add(fmt.Sprintf("%s: variable %q", name, v.Name), expr)
+			add(fmt.Sprintf("%s: variable %q", name, v.Name), expr, false)
 		}
 	}
 
-	var walk func([]panel)
-	walk = func(ps []panel) {
+	var walk func([]panel, bool)
+	walk = func(ps []panel, collapsed bool) {
 		for _, p := range ps {
-			walk(p.Panels)
+			walk(p.Panels, collapsed || p.Collapsed)
 			for _, t := range p.Targets {
 				where := fmt.Sprintf("%s: panel %d %q target %s", name, p.ID, p.Title, t.RefID)
 				if strings.TrimSpace(t.Expr) == "" {
 					errs = append(errs, where+": no expr")
 					continue
 				}
-				add(where, t.Expr)
+				add(where, t.Expr, collapsed)
 			}
 		}
 	}
-	walk(d.Panels)
+	walk(d.Panels, false)
 
 	if len(errs) > 0 {
 		return out, fmt.Errorf("%s", strings.Join(errs, "\n"))

@@ -25,6 +25,15 @@ var variableRe = regexp.MustCompile(`\$\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?\}|\
 // dashboard variable (one of vars) by "x" — every dashboard variable here stands for label values
 // inside a matcher's quotes, where any text parses. A variable that is neither is an error.
 func Substitute(expr string, vars map[string]bool) (string, error) {
+	values := make(map[string]string, len(vars))
+	for v := range vars {
+		values[v] = "x"
+	}
+	return SubstituteValues(expr, values)
+}
+
+// SubstituteValues is Substitute with a value for each dashboard variable, e.g. ".*" for "All".
+func SubstituteValues(expr string, values map[string]string) (string, error) {
 	var unknown []string
 	out := variableRe.ReplaceAllStringFunc(expr, func(m string) string {
 		sm := variableRe.FindStringSubmatch(m)
@@ -32,8 +41,8 @@ func Substitute(expr string, vars map[string]bool) (string, error) {
 		if v, ok := builtins[name]; ok {
 			return v
 		}
-		if vars[name] {
-			return "x"
+		if v, ok := values[name]; ok {
+			return v
 		}
 		unknown = append(unknown, m)
 		return m

@@ -108,8 +108,8 @@ export default dashboard({
     bargauge('Miners down by site', 'Not answering the probe now.', [
       q(`site:cgminer_miners_down:sum{${S}}`, '{{site}}'),
     ], { thresholds: thresholds('green', 1, 'orange', 10, 'red'), w: 12, h: 8 }),
-    table('Not answering, and why', 'Probe failures with their reason (model is unknown while a miner does not answer).', [
-      qi(`cgminer_probe_error_info{${SI}}`),
+    table('Not answering, and why', 'Probe failures with their reason, 100 at most (model is unknown while a miner does not answer).', [
+      qi(`topk(100, cgminer_probe_error_info{${SI}})`),
     ], { dataLinks: minerLink, hide: { Value: true }, w: 24, h: 8 }),
 
     row('Alerts'),
@@ -119,11 +119,11 @@ export default dashboard({
     timeseries('Alerts by category', 'Firing alerts over time.', [
       q(`count by (category) (ALERTS{alertstate="firing", category!="meta", ${S}})`, '{{category}}'),
     ], { stack: true, w: 16, h: 9 }),
-    table('Firing alerts', 'Every firing alert on the selected sites and miners.', [
-      qi(`ALERTS{alertstate="firing", category!="meta", ${SI}}`),
+    table('Firing alerts', 'Firing alerts on the selected sites and miners, 200 at most (the alert counts above are complete).', [
+      qi(`topk(200, ALERTS{alertstate="firing", category!="meta", ${SI}})`),
     ], { dataLinks: minerLink, hide: { Value: true, alertstate: true }, w: 24, h: 9 }),
 
-    row('Temperatures and fans'),
+    row('Temperatures and fans', true),
     timeseries('Hottest chips', 'The 10 miners with the hottest chip sensor.', [
       q(`topk(10, max by (instance, site) (cgminer_board_temperature_celsius{sensor="chip", ${SI}}) ${M})`, '{{instance}}'),
     ], { unit: 'celsius', thresholds: tempSteps, w: 12, h: 9 }),
@@ -137,20 +137,20 @@ export default dashboard({
       qi(`bottomk(15, cgminer_fan_speed_rpm{${SI}} ${M})`),
     ], { unit: 'rpm', thresholds: thresholds('red', 1000, 'orange', 2000, 'green'), color: 'thresholds', dataLinks: minerLink, rename: { Value: 'rpm' }, sortBy: 'rpm', sortDesc: false, w: 16, h: 8 }),
 
-    row('Hashboards'),
+    row('Hashboards', true),
     bargauge('Boards missing by site', 'Expected minus detected hashboards.', [
       q(`site:cgminer_boards_missing:sum{${S}}`, '{{site}}'),
     ], { thresholds: thresholds('green', 1, 'red'), w: 8, h: 8 }),
-    table('Miners with boards missing', 'Detected fewer hashboards than the model has.', [
-      qi(`(cgminer_boards_expected{${SI}} - cgminer_boards{${SI}}) > 0 ${M}`),
+    table('Miners with boards missing', 'Detected fewer hashboards than the model has; the 50 missing most.', [
+      qi(`topk(50, (cgminer_boards_expected{${SI}} - cgminer_boards{${SI}}) > 0 ${M})`),
     ], { thresholds: thresholds('green', 1, 'red'), color: 'thresholds', dataLinks: minerLink, rename: { Value: 'missing' }, sortBy: 'missing', w: 16, h: 8 }),
-    table('Failed boards and chips', 'Boards hashing nothing, and boards with chips reported bad or lost.', [
-      qi(`cgminer_board_hashrate_hashes_per_second{${SI}} == 0 ${M}`, '', { refId: 'zero' }),
-      qi(`(cgminer_board_chips_failed{${SI}} > 0) ${M}`),
-      qi(`(cgminer_board_chips_expected{${SI}} - cgminer_board_chips{${SI}} > 0) ${M}`),
+    table('Failed boards and chips', 'Boards hashing nothing, and the boards with most chips reported bad or lost (50 of each at most).', [
+      qi(`topk(50, cgminer_board_hashrate_hashes_per_second{${SI}} == 0 ${M})`, '', { refId: 'zero' }),
+      qi(`topk(50, (cgminer_board_chips_failed{${SI}} > 0) ${M})`),
+      qi(`topk(50, (cgminer_board_chips_expected{${SI}} - cgminer_board_chips{${SI}} > 0) ${M})`),
     ], { dataLinks: minerLink, rename: { 'Value #zero': 'hashrate', 'Value #B': 'chips failed', 'Value #C': 'chips lost' }, w: 24, h: 8 }),
 
-    row('Pools and shares'),
+    row('Pools and shares', true),
     timeseries('Accepted shares by site', 'Accepted shares per second.', [
       q(`site:cgminer_shares_accepted:rate5m{${S}}`, '{{site}}'),
     ], { unit: 'short', w: 8, h: 8 }),

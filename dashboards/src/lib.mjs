@@ -225,8 +225,8 @@ export function text(title, content, o = {}) {
   };
 }
 
-export function row(title) {
-  return { type: 'row', title, collapsed: false, panels: [] };
+export function row(title, collapsed = false) {
+  return { type: 'row', title, collapsed, panels: [] };
 }
 
 // ---------------------------------------------------------------- variables
@@ -281,21 +281,29 @@ export function textboxVar(name, label, value, description) {
 // ---------------------------------------------------------------- dashboard
 
 // dashboard lays the panels out: each panel takes its gridPos width (default 8) and height,
-// filling rows of 24 columns left to right; a row panel starts a new line.
+// filling rows of 24 columns left to right; a row panel starts a new line. The panels after a
+// collapsed row go inside it, positioned as they will be when it opens, and Grafana queries them
+// only then: the expensive per-miner lists sit in collapsed rows.
 export function dashboard({ uid, title, description, tags, variables, panels, links = [], time = 'now-6h' }) {
   let x = 0;
   let y = 0;
   let lineHeight = 0;
   let id = 1;
-  const laidOut = panels.map((p) => {
+  let openRow = null; // the collapsed row collecting panels
+  const laidOut = [];
+  for (const p of panels) {
     const out = { ...p, id: id++ };
     if (p.type === 'row') {
       y += lineHeight;
+      if (openRow) y = openRow.gridPos.y + 1; // a collapsed row takes one line
       x = 0;
       lineHeight = 0;
       out.gridPos = { h: 1, w: 24, x: 0, y };
+      out.panels = [];
+      openRow = p.collapsed ? out : null;
+      laidOut.push(out);
       y += 1;
-      return out;
+      continue;
     }
     const w = p.gridPos?.w ?? 8;
     const h = p.gridPos?.h ?? 8;
@@ -307,8 +315,8 @@ export function dashboard({ uid, title, description, tags, variables, panels, li
     out.gridPos = { h, w, x, y };
     x += w;
     lineHeight = Math.max(lineHeight, h);
-    return out;
-  });
+    (openRow ? openRow.panels : laidOut).push(out);
+  }
   return {
     uid,
     title,
