@@ -97,8 +97,9 @@ func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error)
 				return err
 			}
 		}
+		as := assignments{}
 		for i := range res.Events {
-			c, err := s.apply(ctx, tx, cfg, &res.Events[i], now, &sum)
+			c, err := s.apply(ctx, tx, cfg, as, &res.Events[i], now, &sum)
 			if err != nil {
 				return err
 			}
@@ -147,7 +148,38 @@ func problemOf(ev *alert.Event, now time.Time) task.Problem {
 	}
 }
 
-func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, ev *alert.Event, now time.Time, sum *Summary) ([]task.Change, error) {
+// assignments keeps each team's open-task counts and last assignee for the length of one
+// transaction: counting a member's open tasks once per delivery, not once per new task, keeps a
+// 5,000-alert delivery linear in the number of alerts.
+type assignments map[string]*teamLoad
+
+type teamLoad struct {
+	loads map[string]int
+	last  string
+}
+
+func (a assignments) pick(ctx context.Context, tx store.Tx, cfg *config.Config, team *config.Team) (string, error) {
+	tl, ok := a[team.Name]
+	if !ok {
+		people := append(append([]string{}, team.Members...), team.Lead)
+		loads, err := tx.Loads(ctx, people)
+		if err != nil {
+			return "", err
+		}
+		last, err := tx.LastAssignee(ctx, team.Name)
+		if err != nil {
+			return "", err
+		}
+		tl = &teamLoad{loads: loads, last: last}
+		a[team.Name] = tl
+	}
+	who := task.Pick(team, cfg.Assignment, tl.loads, tl.last)
+	tl.loads[who]++
+	tl.last = who
+	return who, nil
+}
+
+func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, as assignments, ev *alert.Event, now time.Time, sum *Summary) ([]task.Change, error) {
 	occ, err := tx.Occurrence(ctx, ev.ProblemKey, ev.StartsAt)
 	if err != nil {
 		return nil, err
@@ -224,16 +256,11 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, ev
 		labels[k] = v
 	}
 	if team := cfg.TeamFor(labels); team != nil {
-		people := append(append([]string{}, team.Members...), team.Lead)
-		loads, err := tx.Loads(ctx, people)
+		who, err := as.pick(ctx, tx, cfg, team)
 		if err != nil {
 			return nil, err
 		}
-		last, err := tx.LastAssignee(ctx, team.Name)
-		if err != nil {
-			return nil, err
-		}
-		c.Merge(task.Assigned(&nt, team.Name, task.Pick(team, cfg.Assignment, loads, last), now))
+		c.Merge(task.Assigned(&nt, team.Name, who, now))
 	} else {
 		c.Merge(task.Assigned(&nt, "", "", now))
 	}

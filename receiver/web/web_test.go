@@ -28,14 +28,15 @@ import (
 const token = "tok-123"
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	st    *sqldb.DB
 	srv   *Server
+	cfg   *config.Config
 	users map[string]string
 }
 
-func hash(t *testing.T, pw string) string {
+func hash(t testing.TB, pw string) string {
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func hash(t *testing.T, pw string) string {
 	return string(h)
 }
 
-func newFixture(t *testing.T, users map[string]string) *fixture {
+func newFixture(t testing.TB, users map[string]string) *fixture {
 	t.Helper()
 	cfg, err := config.Parse([]byte("teams: [{name: a, members: [alice, bob], lead: carol}]\nwebhook: {max_body_bytes: 20000}\n"))
 	if err != nil {
@@ -66,7 +67,7 @@ func newFixture(t *testing.T, users map[string]string) *fixture {
 	}
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
-	return &fixture{t: t, url: hs.URL, st: st, srv: s, users: users}
+	return &fixture{t: t, url: hs.URL, st: st, srv: s, users: users, cfg: cfg}
 }
 
 func (f *fixture) do(method, path string, body io.Reader, hdr map[string]string) (*http.Response, string) {

@@ -159,12 +159,51 @@ func (s *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
 
 // Tx implements store.Tx.
 type Tx struct {
-	tx *sql.Tx
-	d  Dialect
+	tx    *sql.Tx
+	d     Dialect
+	stmts map[string]*sql.Stmt
 }
 
+// prepared returns the statement prepared once per transaction: a 5,000-alert delivery runs the
+// same few statements thousands of times, and parsing them each time was most of its cost.
+// Statements prepared on a transaction are closed with it.
+func (x *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := x.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := x.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if x.stmts == nil {
+		x.stmts = map[string]*sql.Stmt{}
+	}
+	x.stmts[q] = st
+	return st, nil
+}
+
+func (x *Tx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	st, err := x.prepared(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (x *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := x.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 func (x *Tx) oneTask(ctx context.Context, q string, args ...any) (*task.Task, error) {
-	t, err := scanTask(x.tx.QueryRowContext(ctx, q+x.d.ForUpdate, args...))
+	t, err := scanTask(x.queryRow(ctx, q+x.d.ForUpdate, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -204,7 +243,7 @@ func (x *Tx) Task(ctx context.Context, id int64) (*task.Task, error) {
 }
 
 func (x *Tx) CreateTask(ctx context.Context, t *task.Task) error {
-	err := x.tx.QueryRowContext(ctx, `INSERT INTO tasks (machine, fleet, identity, location, site, category, severity,
+	err := x.queryRow(ctx, `INSERT INTO tasks (machine, fleet, identity, location, site, category, severity,
 title, state, assignee, team, created_at, updated_at, opened_at, acked_at, started_at, reported_at, closed_at, cleared_at,
 last_escalated_at, report, reason, recurrences, failed_repairs, escalations)
 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25) RETURNING id`,
@@ -217,7 +256,7 @@ VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$
 
 func (x *Tx) UpdateTask(ctx context.Context, t *task.Task) error {
 	args := append(taskArgs(t), t.ID)
-	res, err := x.tx.ExecContext(ctx, `UPDATE tasks SET machine=$1, fleet=$2, identity=$3, location=$4, site=$5,
+	res, err := x.exec(ctx, `UPDATE tasks SET machine=$1, fleet=$2, identity=$3, location=$4, site=$5,
 category=$6, severity=$7, title=$8, state=$9, assignee=$10, team=$11, created_at=$12, updated_at=$13, opened_at=$14,
 acked_at=$15, started_at=$16, reported_at=$17, closed_at=$18, cleared_at=$19, last_escalated_at=$20, report=$21,
 reason=$22, recurrences=$23, failed_repairs=$24, escalations=$25 WHERE id=$26`, args...)
@@ -231,7 +270,7 @@ reason=$22, recurrences=$23, failed_repairs=$24, escalations=$25 WHERE id=$26`, 
 }
 
 func (x *Tx) Occurrence(ctx context.Context, key string, startsAt time.Time) (*task.Problem, error) {
-	p, err := scanProblem(x.tx.QueryRowContext(ctx, `SELECT `+problemCols+` FROM problems WHERE key = $1 AND starts_at = $2`+x.d.ForUpdate,
+	p, err := scanProblem(x.queryRow(ctx, `SELECT `+problemCols+` FROM problems WHERE key = $1 AND starts_at = $2`+x.d.ForUpdate,
 		key, us(startsAt)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -243,7 +282,17 @@ func (x *Tx) Occurrence(ctx context.Context, key string, startsAt time.Time) (*t
 }
 
 func (x *Tx) Problems(ctx context.Context, taskID int64) ([]task.Problem, error) {
-	return problems(ctx, x.tx, taskID)
+	return problems(ctx, txQuerier{x}, taskID)
+}
+
+type txQuerier struct{ x *Tx }
+
+func (q txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.x.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 type querier interface {
@@ -268,7 +317,7 @@ func problems(ctx context.Context, q querier, taskID int64) ([]task.Problem, err
 }
 
 func (x *Tx) AddProblem(ctx context.Context, p *task.Problem) error {
-	err := x.tx.QueryRowContext(ctx, `INSERT INTO problems (task_id, key, alertname, category, severity, labels,
+	err := x.queryRow(ctx, `INSERT INTO problems (task_id, key, alertname, category, severity, labels,
 annotations, starts_at, ends_at, firing, received_at, resolved_at, fingerprint, generator_url, source_url)
 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
 		p.TaskID, p.Key, p.Alertname, p.Category, p.Severity, js(p.Labels), js(p.Annotations), us(p.StartsAt),
@@ -280,7 +329,7 @@ VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
 }
 
 func (x *Tx) UpdateProblem(ctx context.Context, p *task.Problem) error {
-	_, err := x.tx.ExecContext(ctx, `UPDATE problems SET task_id=$1, severity=$2, labels=$3, annotations=$4, ends_at=$5,
+	_, err := x.exec(ctx, `UPDATE problems SET task_id=$1, severity=$2, labels=$3, annotations=$4, ends_at=$5,
 firing=$6, received_at=$7, resolved_at=$8, fingerprint=$9, generator_url=$10, source_url=$11 WHERE id=$12`,
 		p.TaskID, p.Severity, js(p.Labels), js(p.Annotations), us(p.EndsAt), b2i(p.Firing), us(p.ReceivedAt),
 		us(p.ResolvedAt), p.Fingerprint, p.GeneratorURL, p.SourceURL, p.ID)
@@ -292,7 +341,7 @@ firing=$6, received_at=$7, resolved_at=$8, fingerprint=$9, generator_url=$10, so
 
 func (x *Tx) AddEvents(ctx context.Context, evs []task.Event) error {
 	for _, e := range evs {
-		if _, err := x.tx.ExecContext(ctx, `INSERT INTO events (task_id, at, actor, kind, from_state, to_state, text)
+		if _, err := x.exec(ctx, `INSERT INTO events (task_id, at, actor, kind, from_state, to_state, text)
 VALUES ($1,$2,$3,$4,$5,$6,$7)`, e.TaskID, us(e.At), e.Actor, e.Kind, string(e.From), string(e.To), e.Text); err != nil {
 			return fmt.Errorf("add event: %w", err)
 		}
@@ -302,7 +351,7 @@ VALUES ($1,$2,$3,$4,$5,$6,$7)`, e.TaskID, us(e.At), e.Actor, e.Kind, string(e.Fr
 
 func (x *Tx) Enqueue(ctx context.Context, msgs []store.Message) error {
 	for _, m := range msgs {
-		if _, err := x.tx.ExecContext(ctx, `INSERT INTO outbox (task_id, recipient, text, created_at, attempts, next_at,
+		if _, err := x.exec(ctx, `INSERT INTO outbox (task_id, recipient, text, created_at, attempts, next_at,
 sent_at, gave_up, last_error) VALUES ($1,$2,$3,$4,0,$5,0,0,'')`, m.TaskID, m.To, m.Text, us(m.CreatedAt), us(m.CreatedAt)); err != nil {
 			return fmt.Errorf("enqueue: %w", err)
 		}
@@ -322,7 +371,7 @@ func (x *Tx) Loads(ctx context.Context, people []string) (map[string]int, error)
 		args[i] = p
 		out[p] = 0
 	}
-	rows, err := x.tx.QueryContext(ctx, `SELECT assignee, COUNT(*) FROM tasks WHERE state NOT IN `+closedStates+
+	rows, err := txQuerier{x}.QueryContext(ctx, `SELECT assignee, COUNT(*) FROM tasks WHERE state NOT IN `+closedStates+
 		` AND assignee IN (`+strings.Join(ph, ",")+`) GROUP BY assignee`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("loads: %w", err)
@@ -341,7 +390,7 @@ func (x *Tx) Loads(ctx context.Context, people []string) (map[string]int, error)
 
 func (x *Tx) LastAssignee(ctx context.Context, team string) (string, error) {
 	var a string
-	err := x.tx.QueryRowContext(ctx, `SELECT assignee FROM tasks WHERE team = $1 ORDER BY id DESC LIMIT 1`, team).Scan(&a)
+	err := x.queryRow(ctx, `SELECT assignee FROM tasks WHERE team = $1 ORDER BY id DESC LIMIT 1`, team).Scan(&a)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -352,7 +401,7 @@ func (x *Tx) LastAssignee(ctx context.Context, team string) (string, error) {
 }
 
 func (x *Tx) SetHeartbeat(ctx context.Context, name string, at time.Time) error {
-	_, err := x.tx.ExecContext(ctx, `INSERT INTO heartbeats (name, last_seen) VALUES ($1, $2)
+	_, err := x.exec(ctx, `INSERT INTO heartbeats (name, last_seen) VALUES ($1, $2)
 ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen`, name, us(at))
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
