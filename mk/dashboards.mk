@@ -26,3 +26,9 @@ dashboards-check: tools dashboards-node
 	docker-compose -f docker-compose.yml --profile demo config -q
 
 TEST_TARGETS += dashboards-check
+
+# What the dashboards cost Prometheus on a synthetic farm (numbers and method: dashboards/BENCHMARKS.md).
+BENCH_DASHBOARD_MINERS ?= 10000
+.PHONY: bench-dashboards
+bench-dashboards: tools
+	$(GO) run ./dashboards/internal/querybench --miners $(BENCH_DASHBOARD_MINERS)
