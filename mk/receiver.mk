@@ -1,0 +1,18 @@
+# repair_receiver: the demo configuration must load (config, web users, token), and `make
+# receiver-run` starts the receiver on the demo configuration. The Go tests (unit, store
+# conformance, HTTP, kill -9 of the built binary) run in go-test. See receiver/README.md.
+.PHONY: receiver-check receiver-run bench-receiver
+
+receiver-check:
+	$(GO) run ./receiver --config.file=receiver/receiver.yml --web.config.file=receiver/web.yml --config.check
+
+TEST_TARGETS += receiver-check
+
+receiver-run: build
+	@mkdir -p .work
+	./$(BIN)/repair_receiver --config.file=receiver/receiver.yml --web.config.file=receiver/web.yml \
+	  --storage.path=.work/repair_receiver.db --prometheus.url=http://127.0.0.1:9090
+
+# Numbers go to receiver/BENCHMARKS.md by hand, with the method.
+bench-receiver:
+	$(GO) test -run '^$$' -bench . -benchtime 10x ./receiver/web
