@@ -190,6 +190,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err := waitHTTP(ctx, st.ready, 60*time.Second); err != nil {
 			return nil, s.fail(fmt.Errorf("%s: %w (log: %s)", st.name, err, s.logPath(st.name)))
 		}
+		if st.name == "cgminer_exporter" && !o.RealFarm {
+			// Let the first scan finish so Prometheus's first /sd already lists the whole farm.
+			if err := waitScan(ctx, s.URLs.Exporter+"/metrics", 60*time.Second); err != nil {
+				return nil, s.fail(fmt.Errorf("cgminer_exporter: %w", err))
+			}
+		}
 	}
 	return s, nil
 }
@@ -295,6 +301,28 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("not ready at %s after %s: %v", url, timeout, last)
+}
+
+// waitScan waits until the exporter reports a completed discovery scan.
+func waitScan(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "cgminer_discovery_last_scan_completed_timestamp_seconds "); ok && v != "0" {
+					return nil
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("no discovery scan completed within %s", timeout)
 }
 
 type configFiles struct{ exporter, prometheus, alertmanager, receiver string }

@@ -309,7 +309,7 @@ func (d *Discoverer) updateGauges() {
 	}
 }
 
-// Inventory returns a copy of the inventory, sorted by address.
+// Inventory returns a copy of the inventory, in address order.
 func (d *Discoverer) Inventory() []Entry {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -317,7 +317,14 @@ func (d *Discoverer) Inventory() []Entry {
 	for _, e := range d.inv {
 		out = append(out, *e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	sort.Slice(out, func(i, j int) bool {
+		a, errA := netip.ParseAddrPort(out[i].Address)
+		b, errB := netip.ParseAddrPort(out[j].Address)
+		if errA != nil || errB != nil {
+			return out[i].Address < out[j].Address
+		}
+		return a.Compare(b) < 0
+	})
 	return out
 }
 
