@@ -16,3 +16,12 @@ receiver-run: build
 # Numbers go to receiver/BENCHMARKS.md by hand, with the method.
 bench-receiver:
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./receiver/web
+
+# The PostgreSQL store's tests start a throw-away PostgreSQL 15 (receiver/store/postgres); they fail,
+# never skip, without it, so go-test gets it installed first.
+.PHONY: receiver-tools
+receiver-tools:
+	@test -x /usr/lib/postgresql/15/bin/initdb || { echo "installing: postgresql-15"; \
+	  $(SUDO) apt-get update -q && $(APT_INSTALL) postgresql-15 || { echo "FATAL: could not install postgresql-15" >&2; exit 1; }; }
+
+go-test: receiver-tools

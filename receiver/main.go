@@ -29,6 +29,8 @@ import (
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/notify"
 	"github.com/minefarm/cgminer-stack/receiver/repair"
+	"github.com/minefarm/cgminer-stack/receiver/store/postgres"
+	"github.com/minefarm/cgminer-stack/receiver/store/sqldb"
 	"github.com/minefarm/cgminer-stack/receiver/store/sqlite"
 	"github.com/minefarm/cgminer-stack/receiver/verify"
 	"github.com/minefarm/cgminer-stack/receiver/web"
@@ -44,7 +46,7 @@ func run() int {
 		configFile    = app.Flag("config.file", "Receiver configuration file.").Default("receiver.yml").String()
 		configCheck   = app.Flag("config.check", "Check the configuration files and exit.").Bool()
 		storagePath   = app.Flag("storage.path", "SQLite database file (the embedded default store).").Default("repair_receiver.db").String()
-		postgresDSN   = app.Flag("storage.postgres-dsn", "PostgreSQL connection string; replaces the SQLite store (not yet supported).").String()
+		postgresDSN   = app.Flag("storage.postgres-dsn", "PostgreSQL connection string (e.g. postgres://user@host/db); replaces the SQLite store.").String()
 		promURL       = app.Flag("prometheus.url", "Prometheus base URL used to verify repairs (ALERTS series); empty: resolved notifications alone confirm.").String()
 		verifyEvery   = app.Flag("verify.interval", "How often verifying tasks are checked.").Default("30s").Duration()
 		sweepEvery    = app.Flag("sweep.interval", "How often grace windows and escalations are checked.").Default("30s").Duration()
@@ -76,10 +78,6 @@ func run() int {
 		logger.Info("config is valid", "file", *configFile)
 		return 0
 	}
-	if *postgresDSN != "" {
-		logger.Error("--storage.postgres-dsn is not yet supported; use --storage.path (SQLite)")
-		return 1
-	}
 	logger.Info("starting repair_receiver", "version", version.Info(), "build_context", version.BuildContext())
 	if cfg.Webhook.Token.Reveal() == "" {
 		logger.Warn("webhook.token_file is not set: anyone who can reach the webhook can post alerts")
@@ -91,8 +89,14 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := sqlite.Open(ctx, *storagePath)
+	var st *sqldb.DB
+	if *postgresDSN != "" {
+		st, err = postgres.Open(ctx, *postgresDSN)
+	} else {
+		st, err = sqlite.Open(ctx, *storagePath)
+	}
 	if err != nil {
+		// The error may quote the DSN's host and user, never its password (pgx redacts it).
 		logger.Error("cannot open store", "err", err)
 		return 1
 	}

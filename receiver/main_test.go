@@ -15,11 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/store/sqlite"
 )
 
-const demoToken = "demo-webhook-token-not-secret"
+// demoToken is the webhook token of the demo configuration (webhook.token_file of receiver.yml).
+var demoToken = func() string {
+	cfg, err := config.Load("receiver.yml")
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Webhook.Token.Reveal()
+}()
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -168,7 +176,7 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 	select {
 	case <-killed:
 	default:
-		t.Fatal("the burst finished before the kill")
+		t.Fatalf("the burst finished before the kill: statuses %v\n%s", status[:20], p.log)
 	}
 	p.cmd.Wait()
 

@@ -69,10 +69,12 @@ func (s *Service) commit(changes pending) {
 // inTx retries a transaction a uniqueness rule refused (another writer got there first).
 func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) error {
 	var err error
-	for range 3 {
+	for attempt := range 8 {
 		if err = s.st.InTx(ctx, fn); !errors.Is(err, store.ErrConflict) {
 			break
 		}
+		// Another writer won a race on the same rows (PostgreSQL); back off a little and redo.
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
 	if err != nil && !isDomain(err) {
 		s.metrics.StoreErrors.WithLabelValues(op).Inc()

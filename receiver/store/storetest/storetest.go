@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox", testOutbox},
 		{"Heartbeat", testHeartbeat},
 		{"HistoryOrder", testHistory},
+		{"ConcurrentCreate", testConcurrentCreate},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -368,5 +369,40 @@ func testHistory(t *testing.T, s store.Store) {
 	}
 	if got != "abcde" {
 		t.Fatalf("history order %q", got)
+	}
+}
+
+// testConcurrentCreate: writers racing to create the same machine's task end with exactly one,
+// whatever the engine's locking (the losers get ErrConflict and retry, as the receiver does).
+func testConcurrentCreate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 12
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			var err error
+			for range 10 {
+				err = s.InTx(ctx, func(tx store.Tx) error {
+					got, err := tx.OpenTask(ctx, "race")
+					if err != nil || got != nil {
+						return err
+					}
+					return tx.CreateTask(ctx, mkTask("race", task.Open))
+				})
+				if !errors.Is(err, store.ErrConflict) {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts, err := s.ListTasks(ctx, store.Filter{})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("%d tasks, want 1 (%v)", len(ts), err)
 	}
 }
