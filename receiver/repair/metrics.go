@@ -97,7 +97,20 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(tasksDesc, err)
 		return
 	}
+	// Every state of every site that has tasks, zeros included, so that a state emptying shows as 0
+	// rather than a series that disappears.
+	type key struct {
+		state task.State
+		site  string
+	}
+	values := map[key]int{}
 	for _, n := range counts {
-		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(n.N), string(n.State), n.Site)
+		for _, st := range task.States {
+			values[key{st, n.Site}] += 0
+		}
+		values[key{n.State, n.Site}] += n.N
+	}
+	for k, v := range values {
+		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(v), string(k.state), k.site)
 	}
 }

@@ -135,6 +135,14 @@ func TestWebhook(t *testing.T) {
 			}
 		})
 	}
+	_, metrics := f.do("GET", "/metrics", nil, map[string]string{"auth": "alice:pw"})
+	for _, want := range []string{`repair_receiver_tasks{site="site-a",state="open"} 1`, `repair_receiver_tasks{site="site-a",state="done"} 0`,
+		`repair_receiver_tasks_created_total 3`, `repair_receiver_webhook_alerts_total{status="rejected"} 2`,
+		`repair_receiver_watchdog_last_seen_timestamp_seconds 1.`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	ts, _ := f.st.ListTasks(context.Background(), storeFilter())
 	if len(ts) != 3 {
 		t.Fatalf("%d tasks, want 3 (two machines of the 0.34 payload and one of the 0.25 one)", len(ts))
