@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -246,5 +247,69 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 	}
 	if strings.Contains(p2.log.String(), demoToken) {
 		t.Fatal("webhook token in the log")
+	}
+}
+
+func TestReloadUsersAndConfig(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	cfgFile, webFile := filepath.Join(dir, "r.yml"), filepath.Join(dir, "w.yml")
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aliceHash := "$2a$10$pEP5kMxKLxN14G00rgL0TOmTZismGLgKmbpHgTw5BQM1JRbfPMqYK" // alice-demo
+	bobHash := "$2a$10$Ge1Q04VwkTiTBZEvRWKMZ.1.hZF6tqwOMxKMHK/GABNA1n26B/bvW"   // bob-demo
+	write(cfgFile, "teams: [{name: a, members: [alice]}]\n")
+	write(webFile, "basic_auth_users: {alice: "+aliceHash+"}\n")
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.config.file="+webFile, "--storage.path="+filepath.Join(dir, "db"), "--web.listen-address="+addr)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	get := func(method, path, user string) int {
+		for range 100 {
+			req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+			req.SetBasicAuth(user, user+"-demo")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		t.Fatalf("no answer:\n%s", log.String())
+		return 0
+	}
+	if c := get("GET", "/api/v1/tasks", "alice"); c != 200 {
+		t.Fatalf("alice: %d", c)
+	}
+	if c := get("GET", "/api/v1/tasks", "bob"); c != 401 {
+		t.Fatalf("bob before reload: %d", c)
+	}
+	write(webFile, "basic_auth_users: {alice: "+aliceHash+", bob: "+bobHash+"}\n")
+	if c := get("POST", "/-/reload", "bob"); c != 401 {
+		t.Fatalf("reload by an unknown user: %d", c)
+	}
+	if c := get("POST", "/-/reload", "alice"); c != 200 {
+		t.Fatalf("reload: %d\n%s", c, log.String())
+	}
+	if c := get("GET", "/api/v1/tasks", "bob"); c != 200 {
+		t.Fatalf("bob after reload: %d", c)
+	}
+	write(cfgFile, "teams: [{name: a}]\n") // invalid: a team without people
+	if c := get("POST", "/-/reload", "alice"); c != 500 {
+		t.Fatalf("reload of a broken config: %d", c)
+	}
+	if c := get("GET", "/-/ready", "alice"); c != 200 {
+		t.Fatal("not ready after a failed reload")
+	}
+	if !strings.Contains(log.String(), "keeping the old config") {
+		t.Fatalf("failed reload not logged:\n%s", log.String())
 	}
 }
