@@ -50,15 +50,24 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// syncBuf collects a subprocess's output; the test reads it while the process writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
-	log  *bytes.Buffer
+	log  *syncBuf
 }
 
 func start(t *testing.T, bin, addr, db string) *proc {
 	t.Helper()
-	p := &proc{addr: addr, log: &bytes.Buffer{}}
+	p := &proc{addr: addr, log: &syncBuf{}}
 	p.cmd = exec.Command(bin, "--config.file=receiver.yml", "--web.config.file=web.yml", "--storage.path="+db,
 		"--web.listen-address="+addr, "--log.level=warn", "--notify.interval=1h")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -265,8 +274,8 @@ func TestReloadUsersAndConfig(t *testing.T) {
 	write(webFile, "basic_auth_users: {alice: "+aliceHash+"}\n")
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.config.file="+webFile, "--storage.path="+filepath.Join(dir, "db"), "--web.listen-address="+addr)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuf{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
