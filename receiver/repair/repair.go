@@ -239,9 +239,8 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, as
 		}
 	}
 	if t != nil {
-		c := task.Reopen(t, p, now)
-		c.Merge(task.AddProblem(t, p, true, now))
-		t.Recurrences-- // AddProblem counted the same recurrence again
+		c := task.Reopen(t, p, now) // counts the recurrence
+		c.Merge(task.AddProblem(t, p, false, now))
 		sum.Reopened++
 		if err := s.saveProblem(ctx, tx, &p, t.ID, occ != nil); err != nil {
 			return nil, err
@@ -371,16 +370,30 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	now := s.clock.Now()
 	q := store.DueQuery{ClearedBefore: now.Add(-w.Grace), Limit: 1000}
 	if w.EscalateAfter > 0 {
-		q.OpenedBefore = now.Add(-w.EscalateAfter)
+		q.OpenedBefore, q.EscalatedBefore = now.Add(-w.EscalateAfter), now.Add(-w.EscalateRepeat)
 	} else {
 		q.OpenedBefore = time.UnixMicro(1) // nothing was opened before
 	}
-	q.ReportedBefore = time.UnixMicro(1)
-	due, err := s.st.Due(ctx, q)
-	if err != nil {
-		s.metrics.StoreErrors.WithLabelValues("sweep").Inc()
-		return 0, err
+	q.ReportedBefore = time.UnixMicro(1) // verification has its own loop
+	n := 0
+	// Every task Due returns is acted on, so the next page holds the rest.
+	for page := 0; page < 100; page++ {
+		due, err := s.st.Due(ctx, q)
+		if err != nil {
+			s.metrics.StoreErrors.WithLabelValues("sweep").Inc()
+			return n, err
+		}
+		changed, err := s.sweepTasks(ctx, cfg, due, now)
+		n += changed
+		if err != nil || len(due) < q.Limit || changed == 0 {
+			return n, err
+		}
 	}
+	return n, nil
+}
+
+func (s *Service) sweepTasks(ctx context.Context, cfg *config.Config, due []task.Task, now time.Time) (int, error) {
+	w := cfg.Windows
 	n := 0
 	for _, d := range due {
 		var c task.Change

@@ -75,13 +75,15 @@ type Filter struct {
 	Limit    int
 }
 
-// DueQuery: tasks cleared at or before ClearedBefore (grace), open since OpenedBefore (escalation),
-// verifying since ReportedBefore (verification).
+// DueQuery: tasks cleared at or before ClearedBefore (grace); open since OpenedBefore and not
+// escalated since they opened or not since EscalatedBefore (escalation); verifying since
+// ReportedBefore (verification).
 type DueQuery struct {
-	ClearedBefore  time.Time
-	OpenedBefore   time.Time
-	ReportedBefore time.Time
-	Limit          int
+	ClearedBefore   time.Time
+	OpenedBefore    time.Time
+	EscalatedBefore time.Time
+	ReportedBefore  time.Time
+	Limit           int
 }
 
 // Detail is a task with its problems and history.

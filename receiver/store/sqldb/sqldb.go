@@ -495,9 +495,9 @@ func (s *DB) Due(ctx context.Context, d store.DueQuery) ([]task.Task, error) {
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE
 (state IN ('open','acknowledged','in_progress') AND cleared_at > 0 AND cleared_at <= $1)
-OR (state = 'open' AND cleared_at = 0 AND opened_at <= $2)
+OR (state = 'open' AND cleared_at = 0 AND opened_at <= $2 AND (last_escalated_at < opened_at OR last_escalated_at <= $5))
 OR (state = 'verifying' AND reported_at <= $3)
-ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.OpenedBefore), us(d.ReportedBefore), limit)
+ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.OpenedBefore), us(d.ReportedBefore), limit, us(d.EscalatedBefore))
 	if err != nil {
 		return nil, fmt.Errorf("due tasks: %w", err)
 	}

@@ -290,6 +290,20 @@ func testList(t *testing.T, s store.Store) {
 	if len(due) != 0 {
 		t.Errorf("nothing is due yet, got %d", len(due))
 	}
+	// Escalated since it opened: due again only once EscalatedBefore passes the last escalation.
+	a.LastEscalatedAt = t0.Add(time.Minute)
+	if err := s.InTx(ctx, func(tx store.Tx) error { return tx.UpdateTask(ctx, a) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		before time.Time
+		want   int
+	}{{t0, 0}, {t0.Add(time.Minute), 1}} {
+		due, _ = s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-30 * time.Minute), OpenedBefore: t0.Add(time.Second), EscalatedBefore: tc.before})
+		if len(due) != tc.want {
+			t.Errorf("escalated at t0+1m, EscalatedBefore %s: %d due, want %d", tc.before, len(due), tc.want)
+		}
+	}
 	counts, err := s.Counts(ctx)
 	if err != nil {
 		t.Fatal(err)
