@@ -2,7 +2,7 @@
 // board and task pages for technicians (server-rendered, no JavaScript needed), the JSON API,
 // metrics and health. Everything but the webhook and the health probes requires a user from the
 // web config file (basic auth, bcrypt); HTML forms carry a CSRF token and cross-origin POSTs are
-// refused.
+// refused. /metrics is open (read-only, no secrets) so Prometheus scrapes it without credentials.
 package web
 
 import (
@@ -101,6 +101,11 @@ func (s *Server) Handler() http.Handler {
 	open.HandleFunc("POST /api/v1/alerts", s.webhook)
 	open.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Healthy") })
 	open.HandleFunc("GET /-/ready", s.ready)
+	// /metrics is read-only and holds no secrets; the repository's prometheus.yml scrapes it without
+	// credentials. Everything that changes state or shows tasks needs a user.
+	if s.o.Registry != nil {
+		open.Handle("GET /metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}))
+	}
 
 	auth := http.NewServeMux()
 	auth.HandleFunc("GET /{$}", s.board)
@@ -110,9 +115,6 @@ func (s *Server) Handler() http.Handler {
 	auth.HandleFunc("GET /api/v1/tasks/{id}", s.apiGet)
 	auth.HandleFunc("POST /api/v1/tasks/{id}/{action}", s.apiAction)
 	auth.HandleFunc("POST /-/reload", s.reload)
-	if s.o.Registry != nil {
-		auth.Handle("GET /metrics", promhttp.HandlerFor(s.o.Registry, promhttp.HandlerOpts{Registry: s.o.Registry}))
-	}
 	cop := http.NewCrossOriginProtection()
 	protected := cop.Handler(s.basicAuth(auth))
 
@@ -120,6 +122,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /api/v1/alerts", open)
 	mux.Handle("/-/healthy", open)
 	mux.Handle("/-/ready", open)
+	mux.Handle("/metrics", open)
 	mux.Handle("/", protected)
 	return mux
 }
