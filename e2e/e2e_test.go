@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,7 +41,7 @@ func TestStack(t *testing.T) {
 	defer cancel()
 	var log bytes.Buffer
 	s, err := stack.Start(ctx, stack.Options{Root: root, BinDir: bin, WorkDir: work, Fast: true,
-		SimRange: "127.85.0.0/27", Miners: 12, Models: "s19jpro=2,m30s=1", Seed: 5, Log: &log})
+		SimRange: freeRange(t), Miners: 12, Models: "s19jpro=2,m30s=1", Seed: 5, Log: &log})
 	if err != nil {
 		t.Fatalf("stack: %v\n%s", err, log.String())
 	}
@@ -112,6 +114,30 @@ func TestStack(t *testing.T) {
 			t.Errorf("offline miner's task has problem %s", p.Alertname)
 		}
 	}
+}
+
+// freeRange picks a loopback /27 whose port 4028 is free, so that two runs of the test (two
+// checkouts, or `go test ./...` beside `make test`) never share a farm.
+func freeRange(t *testing.T) string {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+	for i := 0; i < 50; i++ {
+		a := fmt.Sprintf("127.%d.%d.", 200+r.IntN(50), r.IntN(256))
+		free := true
+		for h := 1; h <= 12; h++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("%s%d:4028", a, h))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return a + "0/27"
+		}
+	}
+	t.Fatal("no free loopback range for the farm")
+	return ""
 }
 
 type client struct {

@@ -165,7 +165,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, s.fail(err)
 		}
 		if err := waitHTTP(ctx, s.URLs.SimControl+"/miners", 30*time.Second); err != nil {
-			return nil, s.fail(fmt.Errorf("minersim: %w", err))
+			return nil, s.fail(fmt.Errorf("minersim: %w\n%s", err, s.logTail("minersim")))
 		}
 	}
 	steps := []struct {
@@ -188,7 +188,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, s.fail(err)
 		}
 		if err := waitHTTP(ctx, st.ready, 60*time.Second); err != nil {
-			return nil, s.fail(fmt.Errorf("%s: %w (log: %s)", st.name, err, s.logPath(st.name)))
+			return nil, s.fail(fmt.Errorf("%s: %w\n%s", st.name, err, s.logTail(st.name)))
 		}
 		if st.name == "cgminer_exporter" && !o.RealFarm {
 			// Let the first scan finish so Prometheus's first /sd already lists the whole farm.
@@ -209,6 +209,15 @@ func promFlags(fast bool) []string {
 
 func (s *Stack) logPath(name string) string {
 	return filepath.Join(s.opts.WorkDir, "logs", name+".log")
+}
+
+// logTail is the end of a part's log, for error messages.
+func (s *Stack) logTail(name string) string {
+	b, _ := os.ReadFile(s.logPath(name))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return fmt.Sprintf("--- %s log (%s):\n%s", name, s.logPath(name), b)
 }
 
 func (s *Stack) start(name, bin string, args ...string) error {
