@@ -72,6 +72,8 @@ type Filter struct {
 	Assignee string
 	Site     string
 	Category string
+	// Instance matches tasks whose identity has this instance label (the miner dashboard's link).
+	Instance string
 	Limit    int
 }
 

@@ -103,7 +103,7 @@ func detailJSON(d store.Detail) taskJSON {
 // filterOf reads state, assignee, site, category and limit from the query string.
 func filterOf(r *http.Request, defLimit int) (store.Filter, error) {
 	q := r.URL.Query()
-	f := store.Filter{Assignee: q.Get("assignee"), Site: q.Get("site"), Category: q.Get("category"), Limit: defLimit}
+	f := store.Filter{Assignee: q.Get("assignee"), Site: q.Get("site"), Category: q.Get("category"), Instance: q.Get("instance"), Limit: defLimit}
 	for _, v := range q["state"] {
 		if v == "" {
 			continue

@@ -95,7 +95,7 @@ type section struct {
 
 type boardPage struct {
 	page
-	Filter     struct{ State, Site, Assignee, Category string }
+	Filter     struct{ State, Site, Assignee, Category, Instance string }
 	States     []task.State
 	Counts     map[string]int
 	Sites      []string
@@ -109,7 +109,7 @@ const (
 	closedLimit = 20
 )
 
-// board is GET /: tasks by state, filtered by site, assignee and category.
+// board is GET /: tasks by state, filtered by site, assignee, category and instance.
 func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 	f, err := filterOf(r, 0)
 	if err != nil {
@@ -119,7 +119,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 	user := userOf(r)
 	p := boardPage{page: page{Title: "Tasks", User: user, CSRF: s.csrfToken(user), Return: r.URL.RequestURI(), Now: s.o.Now()},
 		States: task.States, Counts: map[string]int{}, Categories: Categories}
-	p.Filter.Site, p.Filter.Assignee, p.Filter.Category = f.Site, f.Assignee, f.Category
+	p.Filter.Site, p.Filter.Assignee, p.Filter.Category, p.Filter.Instance = f.Site, f.Assignee, f.Category, f.Instance
 	counts, err := s.o.Store.Counts(r.Context())
 	if err != nil {
 		s.o.Metrics.StoreErrors.WithLabelValues("counts").Inc()
@@ -150,7 +150,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 				limit = activeLimit
 			}
 		}
-		q := store.Filter{States: []task.State{st}, Assignee: f.Assignee, Site: f.Site, Category: f.Category, Limit: limit + 1}
+		q := store.Filter{States: []task.State{st}, Assignee: f.Assignee, Site: f.Site, Category: f.Category, Instance: f.Instance, Limit: limit + 1}
 		ts, err := s.o.Store.ListTasks(r.Context(), q)
 		if err != nil {
 			s.o.Metrics.StoreErrors.WithLabelValues("list").Inc()

@@ -430,6 +430,12 @@ func (s *DB) ListTasks(ctx context.Context, f store.Filter) ([]task.Task, error)
 	if f.Category != "" {
 		where = append(where, "category = "+arg(f.Category))
 	}
+	if f.Instance != "" {
+		// identity is stored as compact JSON (js): match its "instance" member.
+		v, _ := json.Marshal(f.Instance)
+		pat := `%"instance":` + likeEscape(string(v)) + `%`
+		where = append(where, "identity LIKE "+arg(pat)+` ESCAPE '\'`)
+	}
 	q := `SELECT ` + taskCols + ` FROM tasks`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -595,3 +601,8 @@ func (s *DB) Ping(ctx context.Context) error {
 
 // Close implements store.Store.
 func (s *DB) Close() error { return s.db.Close() }
+
+// likeEscape escapes LIKE's wildcards (and the escape character) in a literal.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -262,6 +262,8 @@ func testList(t *testing.T, s store.Store) {
 		{store.Filter{Site: "site-b"}, []int64{b.ID}},
 		{store.Filter{Assignee: "alice", Category: "fan"}, []int64{d.ID, c.ID, a.ID}},
 		{store.Filter{Limit: 2}, []int64{d.ID, c.ID}},
+		{store.Filter{Instance: "c"}, []int64{c.ID}},
+		{store.Filter{Instance: "%"}, nil},
 	} {
 		ts, err := s.ListTasks(ctx, tc.f)
 		if err != nil {
