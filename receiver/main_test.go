@@ -155,7 +155,7 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 	const n = 400
 	status := make([]int, n)
 	var mu sync.Mutex
-	okCount := 0
+	okCount, done := 0, 0
 	killed := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -168,11 +168,14 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 				code, _ := post(addr, delivery(i))
 				mu.Lock()
 				status[i] = code
+				done++
 				if code == 200 {
 					okCount++
-					if okCount == n/3 {
-						once.Do(func() { p.cmd.Process.Signal(syscall.SIGKILL); close(killed) })
-					}
+				}
+				// Kill once a third has been accepted, or half has been tried on a loaded machine
+				// where fewer got through: either way mid-burst, with some stored and some not.
+				if okCount == n/3 || (done == n/2 && okCount > 0) {
+					once.Do(func() { p.cmd.Process.Signal(syscall.SIGKILL); close(killed) })
 				}
 				mu.Unlock()
 			}
