@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
@@ -31,6 +34,30 @@ import (
 
 func main() {
 	os.Exit(run())
+}
+
+// webConfigHasUsers reports whether the exporter-toolkit web config names basic-auth users.
+func webConfigHasUsers(file string) bool {
+	if file == "" {
+		return false
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	var wc struct {
+		Users map[string]string `yaml:"basic_auth_users"`
+	}
+	return yaml.Unmarshal(b, &wc) == nil && len(wc.Users) > 0
+}
+
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func run() int {
@@ -99,7 +126,14 @@ func run() int {
 	mux.Handle("GET /probe", handler)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("GET /sd", disc)
+	authUsers := webConfigHasUsers(*toolkitFlags.WebConfigFile)
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		// A mutating endpoint: with basic_auth_users in --web.config.file the toolkit has already
+		// authenticated the caller; without them only a local caller may reload.
+		if !authUsers && !fromLoopback(r) {
+			http.Error(w, "reload from another host needs basic_auth_users in --web.config.file (or send SIGHUP)", http.StatusForbidden)
+			return
+		}
 		if err := reload(); err != nil {
 			http.Error(w, fmt.Sprintf("reload failed: %v", err), http.StatusInternalServerError)
 			return
