@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,6 +89,15 @@ func run(logger *slog.Logger, c config) error {
 		if token = strings.TrimSpace(string(b)); token == "" {
 			return fmt.Errorf("--control.token-file %s is empty", c.tokenFile)
 		}
+	} else {
+		// Setting and clearing faults is never open: without a token file, a fresh token is made
+		// and printed for whoever started the farm.
+		buf := make([]byte, 16)
+		if _, err := rand.Read(buf); err != nil {
+			return fmt.Errorf("generate control token: %w", err)
+		}
+		token = hex.EncodeToString(buf)
+		fmt.Fprintf(os.Stderr, "minersim: control API token (send as Authorization: Bearer): %s\n", token)
 	}
 	var plan *farm.Plan
 	f, err := farm.New(farm.Config{Range: prefix, Miners: c.miners, Port: c.port, Mix: mix, Seed: c.seed,
