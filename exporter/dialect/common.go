@@ -299,11 +299,18 @@ func readGeneric(r replies, s *miner.Snapshot) {
 	}
 }
 
+// firstNonEmpty returns the first value that names something: some forks write a device index
+// ("0") where the model belongs.
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
-		if strings.TrimSpace(s) != "" {
-			return strings.TrimSpace(s)
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
 		}
+		if _, err := strconv.Atoi(s); err == nil {
+			continue
+		}
+		return s
 	}
 	return ""
 }

@@ -170,6 +170,16 @@ func isWhatsminer(r replies, desc string) bool {
 			return true
 		}
 	}
+	// btminer's devs entries are hashboard slots with fan and chip fields no other fork has.
+	for _, c := range []cgminer.Command{cgminer.Devs, cgminer.EDevs} {
+		d := r.first(c, "DEVS")
+		if _, ok := d.Lookup("Effective Chips"); ok {
+			return true
+		}
+		if _, ok := d.Lookup("Fan Speed In"); ok {
+			return true
+		}
+	}
 	if strings.HasPrefix(strings.ToUpper(r.first(cgminer.DevDetails, "DEVDETAILS").StrKey("Model")), "M") &&
 		r.first(cgminer.DevDetails, "DEVDETAILS").StrKey("Driver") == "bitmicro" {
 		return true

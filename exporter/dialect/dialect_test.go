@@ -68,6 +68,8 @@ func TestSnapshotFacts(t *testing.T) {
 		}, "VNish DevFee pools are fee pools"},
 		{"avalon-1047", func(s miner.Snapshot) bool { return len(s.Boards) == 2 && s.Boards[1].Hashrate.V == 12812.16e9 }, "MGHS per board"},
 		{"antminer-s19kpro-luxos-2025.4.8", func(s miner.Snapshot) bool { return !s.HashesTotal.Set && s.Power.V == 1051 }, "LuxOS power; its bogus Total MH dropped"},
+		{"antminer-s19jpro-hiveon-2024", func(s miner.Snapshot) bool { return s.Model == "Antminer S19j Pro" && s.Firmware == "hiveon" }, "Hiveon's spelling of the model"},
+		{"antminer-s9-v1.3.58", func(s miner.Snapshot) bool { return s.Model == "Antminer S9" && s.Firmware == "stock" }, "a stock firmware version after the model"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"/"+tc.what, func(t *testing.T) {

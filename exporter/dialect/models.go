@@ -68,7 +68,8 @@ var modelIndex = func() map[string]*Model {
 	return m
 }()
 
-func modelKey(name string) string { return strings.Join(strings.Fields(strings.ToLower(name)), " ") }
+// modelKey compares model names ignoring case and spacing: Hiveon writes "Antminer S19JPRO".
+func modelKey(name string) string { return strings.Join(strings.Fields(strings.ToLower(name)), "") }
 
 // LookupModel finds a model by its canonical name, ignoring case and spacing.
 func LookupModel(name string) (Model, bool) {
@@ -87,6 +88,8 @@ func unitsFor(model string) units {
 }
 
 var typeSuffix = regexp.MustCompile(`\s*\(([^)]*)\)\s*$`)
+
+var stockVersion = regexp.MustCompile(`^v?\d+(\.\d+)+$`)
 
 // splitType separates Bitmain's Type into the model and the firmware decoration:
 // "Antminer S19 XP (Vnish 1.2.0-rc1)" → ("Antminer S19 XP", "vnish"); "Antminer S9 Hiveon" →
@@ -113,7 +116,12 @@ func splitType(t string) (model, firmware string) {
 		for n := len(fields) - 1; n >= 2; n-- {
 			if _, ok := LookupModel(strings.Join(fields[:n], " ")); ok {
 				rest := strings.ToLower(strings.Join(fields[n:], " "))
-				t = strings.Join(fields[:n], " ")
+				if m, ok := LookupModel(strings.Join(fields[:n], " ")); ok {
+					t = m.Name
+				}
+				if stockVersion.MatchString(rest) {
+					break // "Antminer S9 V1.3.58": Bitmain's own firmware version
+				}
 				for _, fw := range []string{"hiveon", "blissz", "vnish", "asicseer", "braiins", "luxos", "mskminer"} {
 					if strings.Contains(rest, fw) {
 						firmware = fw
