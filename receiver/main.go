@@ -43,17 +43,18 @@ func main() {
 func run() int {
 	app := kingpin.New("repair_receiver", "Repair tasks from Alertmanager notifications, verified against Prometheus.")
 	var (
-		configFile    = app.Flag("config.file", "Receiver configuration file.").Default("receiver.yml").String()
-		configCheck   = app.Flag("config.check", "Check the configuration files and exit.").Bool()
-		storagePath   = app.Flag("storage.path", "SQLite database file (the embedded default store).").Default("repair_receiver.db").String()
-		postgresDSN   = app.Flag("storage.postgres-dsn", "PostgreSQL connection string (e.g. postgres://user@host/db); replaces the SQLite store.").String()
-		promURL       = app.Flag("prometheus.url", "Prometheus base URL used to verify repairs (ALERTS series); empty: resolved notifications alone confirm.").String()
-		verifyEvery   = app.Flag("verify.interval", "How often verifying tasks are checked.").Default("30s").Duration()
-		sweepEvery    = app.Flag("sweep.interval", "How often grace windows and escalations are checked.").Default("30s").Duration()
-		notifyEvery   = app.Flag("notify.interval", "How often the notification outbox is drained.").Default("5s").Duration()
-		toolkitFlags  = kingpinflag.AddFlags(app, ":9155")
-		logConfig     = &promslog.Config{}
-		shutdownGrace = 10 * time.Second
+		configFile     = app.Flag("config.file", "Receiver configuration file.").Default("receiver.yml").String()
+		configCheck    = app.Flag("config.check", "Check the configuration files and exit.").Bool()
+		storagePath    = app.Flag("storage.path", "SQLite database file (the embedded default store).").Default("repair_receiver.db").String()
+		postgresDSN    = app.Flag("storage.postgres-dsn", "PostgreSQL connection string (e.g. postgres://user@host/db); replaces the SQLite store.").String()
+		promURL        = app.Flag("prometheus.url", "Prometheus base URL used to verify repairs (ALERTS series); empty: resolved notifications alone confirm.").String()
+		verifyEvery    = app.Flag("verify.interval", "How often verifying tasks are checked.").Default("30s").Duration()
+		sweepEvery     = app.Flag("sweep.interval", "How often grace windows and escalations are checked.").Default("30s").Duration()
+		notifyEvery    = app.Flag("notify.interval", "How often the notification outbox is drained.").Default("5s").Duration()
+		reconcileEvery = app.Flag("reconcile.interval", "How often quiet tasks are checked against Prometheus for problems that cleared without a resolved notification (silenced or inhibited alerts).").Default("5m").Duration()
+		toolkitFlags   = kingpinflag.AddFlags(app, ":9155")
+		logConfig      = &promslog.Config{}
+		shutdownGrace  = 10 * time.Second
 	)
 	promslogflag.AddFlags(app, logConfig)
 	app.Version(version.Print("repair_receiver"))
@@ -156,8 +157,23 @@ func run() int {
 		return notify.Log{Logger: logger}
 	}
 	sender := notify.NewSender(st, channel, func() time.Time { return time.Now().UTC() }, func() string { return sc.Get().ExternalURL }, logger, reg)
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); loop.Run(ctx, *verifyEvery) }()
+	go func() {
+		defer wg.Done()
+		tk := time.NewTicker(*reconcileEvery)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				if _, err := loop.Reconcile(ctx, svc, sc.Get().Windows.ReconcileAfter); err != nil && ctx.Err() == nil {
+					logger.Error("reconciliation", "err", err)
+				}
+			}
+		}
+	}()
 	go func() { defer wg.Done(); sender.Run(ctx, *notifyEvery) }()
 	go func() { defer wg.Done(); sweep(ctx, svc, *sweepEvery, logger) }()
 	go func() {

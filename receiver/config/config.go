@@ -75,6 +75,10 @@ type Windows struct {
 	// was resolved is a late duplicate (HA peer, retry) and ignored; later, it means the alert fires
 	// again with the same start.
 	OutOfOrder time.Duration `yaml:"out_of_order"`
+	// ReconcileAfter: a task whose problems still fire but that has not changed for this long is
+	// checked against Prometheus's ALERTS; problems absent there for 10 minutes are cleared.
+	// Alertmanager sends no resolved notification for a silenced or inhibited alert. 0 disables.
+	ReconcileAfter time.Duration `yaml:"reconcile_after"`
 }
 
 // Team is a group of technicians who take the tasks whose labels match.
@@ -123,6 +127,9 @@ func Default() *Config {
 			VerifyWindow:  15 * time.Minute,
 			EscalateAfter: 30 * time.Minute,
 			OutOfOrder:    5 * time.Minute,
+			// Longer than Alertmanager's repeat_interval would be safer still, but a silenced alert
+			// sends nothing at all: half an hour without news is the signal.
+			ReconcileAfter: 30 * time.Minute,
 		},
 		Assignment: LeastLoaded,
 		Webhook:    Webhook{MaxBodyBytes: 32 << 20},
@@ -167,7 +174,7 @@ func (c *Config) validate() error {
 	}
 	w := &c.Windows
 	for name, d := range map[string]time.Duration{"grace": w.Grace, "reopen_window": w.ReopenWindow, "settle": w.Settle,
-		"verify_window": w.VerifyWindow, "escalate_after": w.EscalateAfter, "escalate_repeat": w.EscalateRepeat, "out_of_order": w.OutOfOrder} {
+		"verify_window": w.VerifyWindow, "escalate_after": w.EscalateAfter, "escalate_repeat": w.EscalateRepeat, "out_of_order": w.OutOfOrder, "reconcile_after": w.ReconcileAfter} {
 		if d < 0 {
 			return fmt.Errorf("windows.%s: must not be negative", name)
 		}

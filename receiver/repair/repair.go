@@ -485,6 +485,91 @@ func (s *Service) Verified(ctx context.Context, id int64, chk task.Check) (task.
 	return out, nil
 }
 
+// Unresolved lists the tasks that still hold firing problems and have not changed for `after`:
+// Alertmanager sends no resolved notification for a silenced or inhibited alert, so such a
+// problem can only be found cleared by asking Prometheus (verify.Loop.Reconcile).
+func (s *Service) Unresolved(ctx context.Context, after time.Duration) ([]store.Detail, error) {
+	now := s.clock.Now()
+	ts, err := s.st.ListTasks(ctx, store.Filter{States: []task.State{task.Open, task.Acknowledged, task.InProgress}})
+	if err != nil {
+		s.metrics.StoreErrors.WithLabelValues("reconcile").Inc()
+		return nil, err
+	}
+	var out []store.Detail
+	for _, t := range ts {
+		if t.Cleared() || now.Sub(t.UpdatedAt) < after {
+			continue
+		}
+		d, err := s.st.Detail(ctx, t.ID)
+		if err != nil {
+			s.metrics.StoreErrors.WithLabelValues("reconcile").Inc()
+			return nil, err
+		}
+		for _, p := range d.Problems {
+			if p.Firing {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Reconciled clears the firing problems of a task that Prometheus no longer shows (still holds
+// the keys it does show), as a resolved notification would have. It returns how many it cleared.
+func (s *Service) Reconciled(ctx context.Context, id int64, still map[string]bool) (int, error) {
+	now := s.clock.Now()
+	var changes pending
+	n := 0
+	err := s.inTx(ctx, "reconcile", func(tx store.Tx) error {
+		changes, n = nil, 0
+		t, err := tx.Task(ctx, id)
+		if err != nil {
+			return err
+		}
+		if t.State.Closed() || t.State == task.Verifying {
+			return nil // verification has its own loop
+		}
+		ps, err := tx.Problems(ctx, id)
+		if err != nil {
+			return err
+		}
+		var gone []int
+		firing := 0
+		for i := range ps {
+			if !ps[i].Firing {
+				continue
+			}
+			firing++
+			if !still[ps[i].Key] {
+				gone = append(gone, i)
+			}
+		}
+		for k, i := range gone {
+			p := &ps[i]
+			p.Firing, p.EndsAt, p.ResolvedAt = false, now, now
+			if err := tx.UpdateProblem(ctx, p); err != nil {
+				return err
+			}
+			c := task.Clear(t, *p, k == len(gone)-1 && len(gone) == firing, now)
+			if err := write(ctx, tx, t, c, now); err != nil {
+				return err
+			}
+			changes = append(changes, c)
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.logger.Info("cleared problems Prometheus no longer shows (no resolved notification came)", "task", id, "problems", n)
+		s.commit(changes)
+	}
+	return n, nil
+}
+
 // LoadWatchdog sets the watchdog gauge from the store (after a restart).
 func (s *Service) LoadWatchdog(ctx context.Context) error {
 	at, err := s.st.Heartbeat(ctx, WatchdogHeartbeat)

@@ -163,3 +163,59 @@ func TestSelectorAndFiring(t *testing.T) {
 		}
 	}
 }
+
+// A silenced or inhibited alert never sends its resolved notification: a quiet task is checked
+// against Prometheus, and a problem absent from ALERTS (firing or pending) for 10 minutes clears.
+func TestReconcileClearsWhatAlertmanagerNeverResolved(t *testing.T) {
+	e := newEnv(t, "")
+	prom := &fakeProm{series: []map[string]string{{"__name__": "ALERTS", "alertname": "MinerFanFailure", "alertstate": "pending",
+		"instance": "10.1.0.7", "site": "site-a", "severity": "critical", "category": "fan"}}}
+	srv := httptest.NewServer(prom)
+	defer srv.Close()
+	l := &verify.Loop{Svc: e.svc, Querier: &verify.Prometheus{URL: srv.URL}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Volatile: func() []string { return e.cfg.VolatileLabels }}
+	reconcile := func() int {
+		n, err := l.Reconcile(e.ctx, e.svc, 30*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	e.deliver(fan)
+	if n := reconcile(); n != 0 || len(prom.queries) != 0 {
+		t.Fatalf("a task that changed just now was reconciled (%d, %v)", n, prom.queries)
+	}
+	e.clk.Add(31 * time.Minute)
+	// Still in ALERTS (pending counts: the alert is back): nothing clears.
+	if n := reconcile(); n != 0 {
+		t.Fatalf("cleared %d problems Prometheus still shows", n)
+	}
+	want := `last_over_time(ALERTS{instance="10.1.0.7",alertname=~"MinerFanFailure"}[10m])`
+	if prom.queries[0] != want {
+		t.Fatalf("query %s, want %s", prom.queries[0], want)
+	}
+	// Prometheus down: an error decides nothing.
+	prom.mu.Lock()
+	prom.fail = true
+	prom.mu.Unlock()
+	if n := reconcile(); n != 0 {
+		t.Fatal("cleared on a Prometheus error")
+	}
+	// Gone from ALERTS: cleared as a resolved notification would have; the grace then closes it.
+	prom.mu.Lock()
+	prom.fail, prom.series = false, nil
+	prom.mu.Unlock()
+	if n := reconcile(); n != 1 {
+		t.Fatalf("cleared %d problems, want 1", n)
+	}
+	d := e.only()
+	if !d.Task.Cleared() || d.Problems[0].Firing {
+		t.Fatalf("task not cleared: %+v", d.Task)
+	}
+	e.clk.Add(11 * time.Minute)
+	e.sweep()
+	if d := e.only(); d.Task.State != task.AutoResolved {
+		t.Fatalf("state %s, want auto_resolved after the grace", d.Task.State)
+	}
+}

@@ -217,3 +217,56 @@ func (l *Loop) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// Reconciler is what Reconcile needs from the repair service.
+type Reconciler interface {
+	Unresolved(ctx context.Context, after time.Duration) ([]store.Detail, error)
+	Reconciled(ctx context.Context, id int64, still map[string]bool) (int, error)
+}
+
+// ReconcileSelector asks for the task's alerts in any state (pending counts: the alert is back)
+// at any time in the last 10 minutes, so one missed rule evaluation does not clear a problem.
+func ReconcileSelector(t task.Task, problems []task.Problem) string {
+	sel := strings.Replace(Selector(t, problems), `alertstate="firing",`, "", 1)
+	return "last_over_time(" + sel + "[10m])"
+}
+
+// Reconcile clears the problems of quiet tasks that Prometheus no longer shows: the resolved
+// notification of a silenced or inhibited alert never comes. Without Prometheus it does nothing.
+func (l *Loop) Reconcile(ctx context.Context, r Reconciler, after time.Duration) (int, error) {
+	if l.Querier == nil || after <= 0 {
+		return 0, nil
+	}
+	due, err := r.Unresolved(ctx, after)
+	if err != nil {
+		return 0, fmt.Errorf("list unresolved tasks: %w", err)
+	}
+	var vol []string
+	if l.Volatile != nil {
+		vol = l.Volatile()
+	}
+	cleared := 0
+	var errs []error
+	for _, d := range due {
+		var firing []task.Problem
+		for _, p := range d.Problems {
+			if p.Firing {
+				firing = append(firing, p)
+			}
+		}
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		series, err := l.Querier.Query(qctx, ReconcileSelector(d.Task, firing))
+		cancel()
+		if err != nil {
+			l.Logger.Warn("reconciliation query failed; nothing cleared", "task", d.Task.ID, "err", err)
+			continue
+		}
+		n, err := r.Reconciled(ctx, d.Task.ID, Firing(firing, series, vol))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("task %d: %w", d.Task.ID, err))
+			continue
+		}
+		cleared += n
+	}
+	return cleared, errors.Join(errs...)
+}
