@@ -18,6 +18,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
+	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
 )
 
 func fixture(t testing.TB, name string) []byte {
@@ -73,7 +74,7 @@ func (f *farm) add(ip string, replies map[string][]byte) {
 				n, _ := c.Read(buf)
 				var req struct{ Command string }
 				_ = json.Unmarshal(buf[:n], &req)
-				c.Write(append(answer(replies, req.Command), 0))
+				c.Write(append(fakeminer.Answer(replies, req.Command), 0))
 			}()
 		}
 	}()
@@ -83,23 +84,6 @@ func (f *farm) stop(ip string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lns[ip].Close()
-}
-
-func answer(replies map[string][]byte, cmd string) []byte {
-	parts := bytes.Split([]byte(cmd), []byte("+"))
-	if len(parts) == 1 {
-		if r, ok := replies[cmd]; ok {
-			return r
-		}
-		return []byte(`{"STATUS":[{"STATUS":"E","When":1,"Code":14,"Msg":"Invalid command"}],"id":1}`)
-	}
-	var b bytes.Buffer
-	b.WriteString("{")
-	for _, p := range parts {
-		fmt.Fprintf(&b, "%q:[%s],", p, answer(replies, string(p)))
-	}
-	b.WriteString(`"id":1}`)
-	return b.Bytes()
 }
 
 func s19(t testing.TB) map[string][]byte {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
+	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
 )
 
 // miner is a fake miner on a loopback port: it answers each request from a map of command →
@@ -91,24 +92,7 @@ func startMiner(t *testing.T, m *fakeMiner) string {
 	return ln.Addr().String()
 }
 
-func (m *fakeMiner) answer(cmd string) []byte {
-	parts := strings.Split(cmd, "+")
-	if len(parts) == 1 {
-		if r, ok := m.replies[cmd]; ok {
-			return r
-		}
-		return []byte(`{"STATUS":[{"STATUS":"E","When":1,"Code":14,"Msg":"Invalid command"}],"id":1}`)
-	}
-	var b bytes.Buffer
-	b.WriteString("{")
-	for _, p := range parts {
-		b.WriteString(`"` + p + `":[`)
-		b.Write(m.answer(p))
-		b.WriteString("],")
-	}
-	b.WriteString(`"id":1}`)
-	return b.Bytes()
-}
+func (m *fakeMiner) answer(cmd string) []byte { return fakeminer.Answer(m.replies, cmd) }
 
 func s19(t *testing.T) *fakeMiner {
 	dir := "bmminer-antminer/antminer-s19pro-49.0.1.3_"
