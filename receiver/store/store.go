@@ -26,6 +26,11 @@ type Store interface {
 	Detail(ctx context.Context, id int64) (Detail, error)
 	// Due lists the tasks a sweep may have to act on at the given limits.
 	Due(ctx context.Context, d DueQuery) ([]task.Task, error)
+	// Quiet pages through the tasks that still hold firing problems (open, acknowledged or
+	// in_progress, not cleared) and have not changed since UpdatedBefore, in id order after AfterID.
+	Quiet(ctx context.Context, q QuietQuery) ([]task.Task, error)
+	// Problems returns a task's problems (without the history that Detail also reads).
+	Problems(ctx context.Context, taskID int64) ([]task.Problem, error)
 	Counts(ctx context.Context) ([]Count, error)
 	Heartbeat(ctx context.Context, name string) (time.Time, error)
 
@@ -64,6 +69,24 @@ type Tx interface {
 	// LastAssignee is who got the team's most recent task automatically.
 	LastAssignee(ctx context.Context, team string) (string, error)
 	SetHeartbeat(ctx context.Context, name string, at time.Time) error
+
+	// EarlyResolve returns the resolve remembered for the occurrence (key, startsAt), or nil.
+	EarlyResolve(ctx context.Context, key string, startsAt time.Time) (*EarlyResolve, error)
+	// AddEarlyResolve remembers a resolve that arrived before its firing copy; an occurrence
+	// already remembered keeps its first entry.
+	AddEarlyResolve(ctx context.Context, e EarlyResolve) error
+	// PruneEarlyResolves forgets the resolves received before `before`, then the oldest ones
+	// beyond max; it returns how many it removed.
+	PruneEarlyResolves(ctx context.Context, before time.Time, max int) (int, error)
+}
+
+// EarlyResolve is a resolved notification for an occurrence never seen firing (Alertmanager
+// may deliver the resolve before the firing copy: AM #878, HA peers, retries).
+type EarlyResolve struct {
+	Key        string
+	StartsAt   time.Time
+	EndsAt     time.Time
+	ReceivedAt time.Time
 }
 
 // Filter selects tasks; empty fields match everything.
@@ -85,7 +108,16 @@ type DueQuery struct {
 	OpenedBefore    time.Time
 	EscalatedBefore time.Time
 	ReportedBefore  time.Time
-	Limit           int
+	// AfterID pages: only tasks with a larger id.
+	AfterID int64
+	Limit   int
+}
+
+// QuietQuery selects Quiet tasks.
+type QuietQuery struct {
+	UpdatedBefore time.Time
+	AfterID       int64
+	Limit         int
 }
 
 // Detail is a task with its problems and history.

@@ -409,6 +409,53 @@ ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen`, name, us(at))
 	return nil
 }
 
+func (x *Tx) EarlyResolve(ctx context.Context, key string, startsAt time.Time) (*store.EarlyResolve, error) {
+	e := store.EarlyResolve{Key: key, StartsAt: startsAt}
+	var end, rec int64
+	err := x.queryRow(ctx, `SELECT ends_at, received_at FROM early_resolves WHERE key = $1 AND starts_at = $2`, key, us(startsAt)).Scan(&end, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("early resolve: %w", err)
+	}
+	e.EndsAt, e.ReceivedAt = tm(end), tm(rec)
+	return &e, nil
+}
+
+func (x *Tx) AddEarlyResolve(ctx context.Context, e store.EarlyResolve) error {
+	if _, err := x.exec(ctx, `INSERT INTO early_resolves (key, starts_at, ends_at, received_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (key, starts_at) DO NOTHING`, e.Key, us(e.StartsAt), us(e.EndsAt), us(e.ReceivedAt)); err != nil {
+		return fmt.Errorf("add early resolve: %w", err)
+	}
+	return nil
+}
+
+func (x *Tx) PruneEarlyResolves(ctx context.Context, before time.Time, max int) (int, error) {
+	res, err := x.exec(ctx, `DELETE FROM early_resolves WHERE received_at < $1`, us(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune early resolves: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	var count int
+	if err := x.queryRow(ctx, `SELECT COUNT(*) FROM early_resolves`).Scan(&count); err != nil {
+		return int(n), fmt.Errorf("prune early resolves: %w", err)
+	}
+	if max < 0 {
+		max = 0
+	}
+	if count > max {
+		res, err := x.exec(ctx, `DELETE FROM early_resolves WHERE (key, starts_at) IN
+(SELECT key, starts_at FROM early_resolves ORDER BY received_at, key, starts_at LIMIT $1)`, count-max)
+		if err != nil {
+			return int(n), fmt.Errorf("prune early resolves: %w", err)
+		}
+		m, _ := res.RowsAffected()
+		n += m
+	}
+	return int(n), nil
+}
+
 // ListTasks implements store.Store.
 func (s *DB) ListTasks(ctx context.Context, f store.Filter) ([]task.Task, error) {
 	var where []string
@@ -499,24 +546,50 @@ func (s *DB) Due(ctx context.Context, d store.DueQuery) ([]task.Task, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE
+	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id > $6 AND (
 (state IN ('open','acknowledged','in_progress') AND cleared_at > 0 AND cleared_at <= $1)
 OR (state = 'open' AND cleared_at = 0 AND opened_at <= $2 AND (last_escalated_at < opened_at OR last_escalated_at <= $5))
-OR (state = 'verifying' AND reported_at <= $3)
-ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.OpenedBefore), us(d.ReportedBefore), limit, us(d.EscalatedBefore))
+OR (state = 'verifying' AND reported_at <= $3))
+ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.OpenedBefore), us(d.ReportedBefore), limit, us(d.EscalatedBefore), d.AfterID)
 	if err != nil {
 		return nil, fmt.Errorf("due tasks: %w", err)
 	}
+	return scanTasks(rows, "due tasks")
+}
+
+func scanTasks(rows *sql.Rows, what string) ([]task.Task, error) {
 	defer rows.Close()
 	var out []task.Task
 	for rows.Next() {
 		t, err := scanTask(rows)
 		if err != nil {
-			return nil, fmt.Errorf("due tasks: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// Quiet implements store.Store.
+func (s *DB) Quiet(ctx context.Context, q store.QuietQuery) ([]task.Task, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE state IN ('open','acknowledged','in_progress')
+AND cleared_at = 0 AND updated_at <= $1 AND id > $2 ORDER BY id LIMIT $3`, us(q.UpdatedBefore), q.AfterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("quiet tasks: %w", err)
+	}
+	return scanTasks(rows, "quiet tasks")
+}
+
+// Problems implements store.Store.
+func (s *DB) Problems(ctx context.Context, taskID int64) ([]task.Problem, error) {
+	return problems(ctx, s.db, taskID)
 }
 
 // Counts implements store.Store.

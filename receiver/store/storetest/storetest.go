@@ -31,6 +31,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Heartbeat", testHeartbeat},
 		{"HistoryOrder", testHistory},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"QuietPages", testQuiet},
+		{"DuePages", testDuePages},
+		{"EarlyResolves", testEarlyResolves},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -420,5 +423,139 @@ func testConcurrentCreate(t *testing.T, s store.Store) {
 	ts, err := s.ListTasks(ctx, store.Filter{})
 	if err != nil || len(ts) != 1 {
 		t.Fatalf("%d tasks, want 1 (%v)", len(ts), err)
+	}
+}
+
+// testQuiet: the reconciliation pages through quiet tasks (firing, unchanged for a while) by id,
+// never through closed, verifying or cleared ones, and reads problems without the history.
+func testQuiet(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var want []int64
+	for i, st := range []task.State{task.Open, task.Acknowledged, task.InProgress, task.Verifying, task.Done, task.Open, task.Open} {
+		tk := mkTask(string(rune('a'+i)), st)
+		switch i {
+		case 5:
+			tk.ClearedAt = t0 // cleared: nothing fires
+		case 6:
+			tk.UpdatedAt = t0.Add(time.Hour) // changed recently
+		}
+		create(t, s, tk)
+		if st == task.Open || st == task.Acknowledged || st == task.InProgress {
+			if i < 5 {
+				want = append(want, tk.ID)
+			}
+		}
+	}
+	var got []int64
+	after := int64(0)
+	for page := 0; page < 10; page++ {
+		ts, err := s.Quiet(ctx, store.QuietQuery{UpdatedBefore: t0.Add(time.Minute), AfterID: after, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) > 2 {
+			t.Fatalf("page of %d tasks, limit 2", len(ts))
+		}
+		if len(ts) == 0 {
+			break
+		}
+		for _, tk := range ts {
+			got = append(got, tk.ID)
+		}
+		after = ts[len(ts)-1].ID
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("quiet pages %v, want %v", got, want)
+	}
+	if err := s.InTx(ctx, func(tx store.Tx) error {
+		return tx.AddProblem(ctx, &task.Problem{TaskID: want[0], Key: "k", Alertname: "A", StartsAt: t0, Firing: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := s.Problems(ctx, want[0])
+	if err != nil || len(ps) != 1 || ps[0].Key != "k" || !ps[0].Firing {
+		t.Fatalf("problems %+v %v", ps, err)
+	}
+}
+
+func testDuePages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var ids []int64
+	for i := range 5 {
+		tk := mkTask(string(rune('a'+i)), task.Verifying)
+		tk.ReportedAt = t0
+		create(t, s, tk)
+		ids = append(ids, tk.ID)
+	}
+	q := store.DueQuery{ReportedBefore: t0, OpenedBefore: time.UnixMicro(1), Limit: 2}
+	var got []int64
+	for range 5 {
+		ts, err := s.Due(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) == 0 {
+			break
+		}
+		for _, tk := range ts {
+			got = append(got, tk.ID)
+		}
+		q.AfterID = ts[len(ts)-1].ID
+	}
+	if !reflect.DeepEqual(got, ids) {
+		t.Fatalf("due pages %v, want %v", got, ids)
+	}
+}
+
+// testEarlyResolves: a resolve that came before its firing copy is remembered per occurrence
+// (first entry wins), forgotten after the window, and the table is capped by dropping the oldest.
+func testEarlyResolves(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	in := func(fn func(tx store.Tx) error) {
+		t.Helper()
+		if err := s.InTx(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(key string, start, rec time.Time) {
+		in(func(tx store.Tx) error {
+			return tx.AddEarlyResolve(ctx, store.EarlyResolve{Key: key, StartsAt: start, EndsAt: start.Add(time.Minute), ReceivedAt: rec})
+		})
+	}
+	get := func(key string, start time.Time) (e *store.EarlyResolve) {
+		in(func(tx store.Tx) error {
+			var err error
+			e, err = tx.EarlyResolve(ctx, key, start)
+			return err
+		})
+		return e
+	}
+	add("k", t0, t0)
+	add("k", t0, t0.Add(time.Minute)) // the same occurrence again: the first entry stays
+	add("k", t0.Add(time.Second), t0.Add(2*time.Minute))
+	add("j", t0, t0.Add(3*time.Minute))
+	e := get("k", t0)
+	if e == nil || !e.ReceivedAt.Equal(t0) || !e.EndsAt.Equal(t0.Add(time.Minute)) || !e.StartsAt.Equal(t0) || e.Key != "k" {
+		t.Fatalf("early resolve %+v", e)
+	}
+	if get("k", t0.Add(time.Hour)) != nil || get("x", t0) != nil {
+		t.Fatal("an unknown occurrence has an early resolve")
+	}
+	var n int
+	in(func(tx store.Tx) error {
+		var err error
+		n, err = tx.PruneEarlyResolves(ctx, t0.Add(time.Minute), 100)
+		return err
+	})
+	if n != 1 || get("k", t0) != nil || get("k", t0.Add(time.Second)) == nil {
+		t.Fatalf("pruned %d by age; want only the one received before the cutoff", n)
+	}
+	in(func(tx store.Tx) error {
+		var err error
+		n, err = tx.PruneEarlyResolves(ctx, t0, 1)
+		return err
+	})
+	if n != 1 || get("k", t0.Add(time.Second)) != nil || get("j", t0) == nil {
+		t.Fatalf("pruned %d by the cap of 1; want the oldest dropped, the newest kept", n)
 	}
 }
