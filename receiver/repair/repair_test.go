@@ -372,6 +372,7 @@ func TestReopenWithinWindowCountsRecurrences(t *testing.T) {
 func TestCancelledTaskIsNotReopened(t *testing.T) {
 	e := newEnv(t, "")
 	e.deliver(fan)
+	e.deliver(fanDone) // a task whose problems still fire cannot be cancelled
 	e.act(e.tasks()[0].ID, "carol", Action{Kind: "cancel", Text: "moved"})
 	e.clk.Add(time.Hour)
 	e.deliver(al{name: fan.name, instance: fan.instance, site: fan.site, extra: fan.extra, firing: true, start: e.clk.Now()})

@@ -393,11 +393,18 @@ func Assign(t *Task, actor, assignee string, now time.Time) (Change, error) {
 	return c, nil
 }
 
-// Cancel closes the task by hand.
+// Cancel closes the task by hand. A task whose problems still fire cannot be cancelled: a firing
+// occurrence that is already known never makes a new task, so cancelling would hide the problem
+// until it resolves and fires again. Once every problem has cleared it can be cancelled (or it
+// closes by itself after the grace window).
 func Cancel(t *Task, actor, reason string, now time.Time) (Change, error) {
 	var c Change
 	if t.State.Closed() {
 		return c, fmt.Errorf("%w: task is already %s", ErrInvalidTransition, t.State)
+	}
+	if !t.Cleared() {
+		return c, fmt.Errorf("%w: cannot cancel a task whose problems still fire (it would hide them); "+
+			"once they clear it can be cancelled, or it closes by itself", ErrInvalidTransition)
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {

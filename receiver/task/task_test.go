@@ -51,7 +51,7 @@ func TestTransitions(t *testing.T) {
 		{"note done", Done, note, Done, nil},
 		{"assign open", Open, assign, Open, nil},
 		{"assign cancelled", Cancelled, assign, "", ErrInvalidTransition},
-		{"cancel in_progress", InProgress, cancel, Cancelled, nil},
+		{"cancel in_progress (still firing)", InProgress, cancel, "", ErrInvalidTransition},
 		{"cancel done", Done, cancel, "", ErrInvalidTransition},
 		{"cancel auto_resolved", AutoResolved, cancel, "", ErrInvalidTransition},
 	} {
@@ -80,6 +80,55 @@ func TestTransitions(t *testing.T) {
 				if e.Actor == "" || e.At.IsZero() || e.TaskID != 7 {
 					t.Fatalf("event without who/when/task: %+v", e)
 				}
+			}
+		})
+	}
+}
+
+// A task whose problems still fire cannot be cancelled: its known firing occurrences would never
+// make a new task, so the problem would be hidden until it resolved and fired again.
+func TestCancelOnlyOnceCleared(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		from    State
+		cleared bool
+		wantErr error
+	}{
+		{"open, firing", Open, false, ErrInvalidTransition},
+		{"acknowledged, firing", Acknowledged, false, ErrInvalidTransition},
+		{"in_progress, firing", InProgress, false, ErrInvalidTransition},
+		{"verifying, firing", Verifying, false, ErrInvalidTransition},
+		{"open, cleared", Open, true, nil},
+		{"acknowledged, cleared", Acknowledged, true, nil},
+		{"in_progress, cleared", InProgress, true, nil},
+		{"verifying, cleared", Verifying, true, nil},
+		{"done", Done, true, ErrInvalidTransition},
+		{"auto_resolved", AutoResolved, true, ErrInvalidTransition},
+		{"cancelled", Cancelled, true, ErrInvalidTransition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tk := fresh(tc.from)
+			if tc.cleared {
+				tk.ClearedAt = t0
+			}
+			c, err := Cancel(tk, "carol", "  ", t0.Add(time.Minute))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				if tk.State != tc.from || len(c.Events) != 0 {
+					t.Fatalf("refused cancel changed the task: %s, %d events", tk.State, len(c.Events))
+				}
+				if !tc.cleared && !strings.Contains(err.Error(), "still fire") {
+					t.Fatalf("message does not say why: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tk.State != Cancelled || tk.ClosedAt.IsZero() || len(c.Events) != 1 || c.Events[0].Actor != "carol" || c.Events[0].Text != "cancelled" {
+				t.Fatalf("task %+v events %+v", tk, c.Events)
 			}
 		})
 	}
