@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -48,9 +50,12 @@ type Config struct {
 	VolatileLabels []string `yaml:"volatile_labels"`
 	Windows        Windows  `yaml:"windows"`
 	Teams          []Team   `yaml:"teams"`
-	Assignment     string   `yaml:"assignment"`
-	Webhook        Webhook  `yaml:"webhook"`
-	Notify         Notify   `yaml:"notify"`
+	// People are who may sign in to the board and what they may do there: user name (as in the web
+	// config's basic_auth_users) → role. A user not listed is a viewer.
+	People     map[string]Person `yaml:"people"`
+	Assignment string            `yaml:"assignment"`
+	Webhook    Webhook           `yaml:"webhook"`
+	Notify     Notify            `yaml:"notify"`
 	// ExternalURL is where technicians reach this receiver; used for links in notifications.
 	ExternalURL string `yaml:"external_url"`
 }
@@ -90,6 +95,36 @@ type Team struct {
 
 	compiled map[string]*regexp.Regexp
 }
+
+// Role is what a person may do on the board and through the API.
+type Role string
+
+// Roles, from least to most privileged.
+const (
+	// Viewer reads the board, the task pages and the API; changes nothing.
+	Viewer Role = "viewer"
+	// Technician acknowledges, starts, reports fixed and adds notes on the tasks of their teams
+	// (and on tasks assigned to them).
+	Technician Role = "technician"
+	// Lead does what a technician does and also reassigns and cancels their teams' tasks.
+	Lead Role = "lead"
+	// Admin does everything on every task and reloads the configuration.
+	Admin Role = "admin"
+)
+
+// Roles lists the valid roles.
+var Roles = []Role{Viewer, Technician, Lead, Admin}
+
+// Person is someone who signs in. Contact channels for notifications (e-mail, a Telegram chat)
+// belong here too once they exist.
+type Person struct {
+	// Role; empty means viewer.
+	Role Role `yaml:"role"`
+}
+
+// maxNameLen bounds people's and teams' names (they are matched against basic-auth user names and
+// shown on every card).
+const maxNameLen = 64
 
 // Webhook configures the Alertmanager intake.
 type Webhook struct {
@@ -214,6 +249,9 @@ func (c *Config) validate() error {
 			t.compiled[label] = r
 		}
 	}
+	if err := c.validatePeople(); err != nil {
+		return err
+	}
 	if c.Webhook.MaxBodyBytes <= 0 {
 		return errors.New("webhook.max_body_bytes: must be positive")
 	}
@@ -227,6 +265,115 @@ func (c *Config) validate() error {
 	}
 	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
 	return nil
+}
+
+// validatePeople checks roles, and, once a people section exists, that everyone a task can be
+// assigned to may act on it: team members are technicians (or more), team leads are leads or admins.
+func (c *Config) validatePeople() error {
+	for name, p := range c.People {
+		if err := checkName(name); err != nil {
+			return fmt.Errorf("people: %w", err)
+		}
+		switch p.Role {
+		case "":
+			p.Role = Viewer
+			c.People[name] = p
+		case Viewer, Technician, Lead, Admin:
+		default:
+			return fmt.Errorf("people.%s: role %q is not one of %s, %s, %s, %s", name, p.Role, Viewer, Technician, Lead, Admin)
+		}
+	}
+	for _, t := range c.Teams {
+		for _, m := range append(slices.Clone(t.Members), t.Lead) {
+			if m == "" {
+				continue
+			}
+			if err := checkName(m); err != nil {
+				return fmt.Errorf("team %q: %w", t.Name, err)
+			}
+		}
+	}
+	if len(c.People) == 0 {
+		return nil // legacy configuration: every user is a viewer (Warnings says so)
+	}
+	for _, t := range c.Teams {
+		for _, m := range t.Members {
+			if r := c.RoleOf(m); r == Viewer {
+				return fmt.Errorf("team %q: member %q needs role %s, %s or %s in people (tasks are assigned to them)", t.Name, m, Technician, Lead, Admin)
+			}
+		}
+		if t.Lead != "" {
+			if r := c.RoleOf(t.Lead); r != Lead && r != Admin {
+				return fmt.Errorf("team %q: lead %q needs role %s or %s in people (escalations are assigned to them), not %s", t.Name, t.Lead, Lead, Admin, r)
+			}
+		}
+	}
+	return nil
+}
+
+func checkName(n string) error {
+	if n == "" || len(n) > maxNameLen || strings.TrimSpace(n) != n || strings.ContainsAny(n, "\x00\r\n\t") {
+		return fmt.Errorf("name %q: 1 to %d characters without surrounding spaces or control characters", n, maxNameLen)
+	}
+	return nil
+}
+
+// RoleOf returns a person's role; Viewer for anyone not in people.
+func (c *Config) RoleOf(name string) Role {
+	if p, ok := c.People[name]; ok && p.Role != "" {
+		return p.Role
+	}
+	return Viewer
+}
+
+// TeamsOf lists the names of the teams that have the person as a member or as their lead.
+func (c *Config) TeamsOf(name string) []string {
+	var out []string
+	for _, t := range c.Teams {
+		if t.Has(name) {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// Has reports whether the person is a member or the lead of the team.
+func (t *Team) Has(name string) bool {
+	if name == "" {
+		return false
+	}
+	return t.Lead == name || slices.Contains(t.Members, name)
+}
+
+// Assignable reports whether tasks may be assigned to the person: a member or lead of some team
+// who is allowed to act on tasks.
+func (c *Config) Assignable(name string) bool {
+	return len(c.TeamsOf(name)) > 0 && (len(c.People) == 0 || c.RoleOf(name) != Viewer)
+}
+
+// Assignees lists everyone tasks may be assigned to, sorted.
+func (c *Config) Assignees() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range c.Teams {
+		for _, m := range append(slices.Clone(t.Members), t.Lead) {
+			if m != "" && !seen[m] && c.Assignable(m) {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Warnings lists what is valid but probably not meant, for the log at start and on reload.
+func (c *Config) Warnings() []string {
+	var w []string
+	if len(c.People) == 0 && len(c.Teams) > 0 {
+		w = append(w, "no people section: every user is a viewer and nobody can act on tasks; give team members a role (technician, lead, admin)")
+	}
+	return w
 }
 
 func (c *Config) readSecrets(dir string) error {

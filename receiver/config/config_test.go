@@ -99,3 +99,79 @@ func TestSecretsNeverShow(t *testing.T) {
 		t.Fatal("missing token file accepted")
 	}
 }
+
+func TestPeopleAndRoles(t *testing.T) {
+	const teams = "teams: [{name: a, members: [alice, bob], lead: carol}, {name: b, members: [dave], lead: carol}]\n"
+	for _, tc := range []struct {
+		name, yaml string
+		err        string // substring of the error; "" = valid
+	}{
+		{"legacy: no people", teams, ""},
+		{"every role", teams + "people: {alice: {role: technician}, bob: {role: lead}, carol: {role: lead}, dave: {role: admin}, eve: {role: viewer}, fred: {}}\n", ""},
+		{"unknown role", teams + "people: {alice: {role: owner}, bob: {role: technician}, carol: {role: lead}, dave: {role: technician}}\n", "owner"},
+		{"unknown key in a person", teams + "people: {alice: {role: technician, telegram: 1}}\n", "telegram"},
+		{"member without a role", teams + "people: {alice: {role: technician}, carol: {role: lead}, dave: {role: technician}}\n", `member "bob"`},
+		{"member who is a viewer", teams + "people: {alice: {role: technician}, bob: {role: viewer}, carol: {role: lead}, dave: {role: technician}}\n", `member "bob"`},
+		{"lead who is a technician", teams + "people: {alice: {role: technician}, bob: {role: technician}, carol: {role: technician}, dave: {role: technician}}\n", `lead "carol"`},
+		{"admin as lead", teams + "people: {alice: {role: technician}, bob: {role: technician}, carol: {role: admin}, dave: {role: technician}}\n", ""},
+		{"name with a newline", "people: {\"a\\nb\": {role: viewer}}\n", "name"},
+		{"name too long", "people: {" + strings.Repeat("x", 65) + ": {role: viewer}}\n", "name"},
+		{"member name with spaces", "teams: [{name: a, members: [' alice']}]\n", "name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml))
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.err != "" && err == nil:
+				t.Fatal("accepted")
+			case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+				t.Fatalf("error %q lacks %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestRoleLookups(t *testing.T) {
+	c, err := Load("../receiver.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user       string
+		role       Role
+		teams      string
+		assignable bool
+	}{
+		{"alice", Technician, "site-a", true},
+		{"bob", Technician, "site-a", true},
+		{"carol", Lead, "site-a,everyone-else", true},
+		{"dave", Technician, "everyone-else", true},
+		{"admin", Admin, "", false},
+		{"viewer", Viewer, "", false},
+		{"mallory", Viewer, "", false}, // not listed: least privilege
+		{"", Viewer, "", false},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			if r := c.RoleOf(tc.user); r != tc.role {
+				t.Errorf("role %q, want %q", r, tc.role)
+			}
+			if ts := strings.Join(c.TeamsOf(tc.user), ","); ts != tc.teams {
+				t.Errorf("teams %q, want %q", ts, tc.teams)
+			}
+			if a := c.Assignable(tc.user); a != tc.assignable {
+				t.Errorf("assignable %v, want %v", a, tc.assignable)
+			}
+		})
+	}
+	if got := strings.Join(c.Assignees(), ","); got != "alice,bob,carol,dave" {
+		t.Fatalf("assignees %q", got)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Fatalf("demo config warns: %v", w)
+	}
+	legacy, _ := Parse([]byte("teams: [{name: a, members: [x]}]\n"))
+	if w := legacy.Warnings(); len(w) != 1 || !strings.Contains(w[0], "viewer") {
+		t.Fatalf("no warning for a config without people: %v", w)
+	}
+}
