@@ -83,7 +83,8 @@ func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) 
 }
 
 func isDomain(err error) bool {
-	return errors.Is(err, task.ErrInvalidTransition) || errors.Is(err, task.ErrInvalidInput) || errors.Is(err, task.ErrNotFound)
+	return errors.Is(err, task.ErrInvalidTransition) || errors.Is(err, task.ErrInvalidInput) || errors.Is(err, task.ErrNotFound) ||
+		errors.Is(err, ErrForbidden)
 }
 
 // Ingest applies every event of one delivery in one transaction.
@@ -321,7 +322,13 @@ type Action struct {
 	Kind     string // ack, start, fixed, note, assign, cancel
 	Text     string // report, note or reason
 	Assignee string
+	// Allow, when set, is asked inside the transaction with the task as stored before anything
+	// changes; an error (wrapping ErrForbidden) refuses the action. The web side's authorization.
+	Allow func(task.Task) error
 }
+
+// ErrForbidden is what an Action's Allow returns when the actor may not do it.
+var ErrForbidden = errors.New("forbidden")
 
 // Act applies a person's action.
 func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (task.Task, error) {
@@ -332,6 +339,11 @@ func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (ta
 		t, err := tx.Task(ctx, id)
 		if err != nil {
 			return err
+		}
+		if a.Allow != nil {
+			if err := a.Allow(*t); err != nil {
+				return err
+			}
 		}
 		switch a.Kind {
 		case "ack":
