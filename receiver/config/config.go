@@ -58,6 +58,9 @@ type Config struct {
 	Notify     Notify            `yaml:"notify"`
 	// ExternalURL is where technicians reach this receiver; used for links in notifications.
 	ExternalURL string `yaml:"external_url"`
+	// Reconcile and Evidence: see evidence.go.
+	Reconcile Reconcile `yaml:"reconcile"`
+	Evidence  Evidence  `yaml:"evidence"`
 }
 
 // Windows are the time rules of a task.
@@ -168,6 +171,8 @@ func Default() *Config {
 		},
 		Assignment: LeastLoaded,
 		Webhook:    Webhook{MaxBodyBytes: 32 << 20},
+		Reconcile:  defaultReconcile(),
+		Evidence:   defaultEvidence(),
 	}
 }
 
@@ -248,6 +253,9 @@ func (c *Config) validate() error {
 			}
 			t.compiled[label] = r
 		}
+	}
+	if err := c.validateEvidence(); err != nil {
+		return err
 	}
 	if err := c.validatePeople(); err != nil {
 		return err
