@@ -111,8 +111,12 @@ type Client struct {
 
 // Exchange is one request and its reply as it crossed the wire.
 type Exchange struct {
-	Request  string
-	Raw      []byte // the reply up to its first NUL; kept only when Options.KeepRaw
+	Request string
+	// Raw is the reply up to its first NUL, kept only when Options.KeepRaw and the reply is
+	// cgminer API (API): what another service on the port says is never kept, so debug output
+	// cannot echo its banner.
+	Raw      []byte
+	API      bool
 	Bytes    int
 	Duration time.Duration
 	Err      error
@@ -125,6 +129,9 @@ type Options struct {
 	Join bool
 	// KeepRaw keeps each reply's bytes in the Exchange (for debug output).
 	KeepRaw bool
+	// MaxReplyBytes caps each reply of this query (a module's max_reply_bytes); 0 leaves the
+	// client's cap.
+	MaxReplyBytes int
 }
 
 // Result is the outcome of asking one miner several commands.
@@ -190,7 +197,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 		for i, cmd := range joinable {
 			names[i] = cmd.name
 		}
-		top, rep, ex := c.exchange(ctx, addr, strings.Join(names, "+"), o.KeepRaw)
+		top, rep, ex := c.exchange(ctx, addr, strings.Join(names, "+"), o)
 		res.Exchanges = append(res.Exchanges, ex)
 		if ex.Err != nil && ReasonOf(ex.Err).ConnectionLevel() {
 			for _, cmd := range cmds {
@@ -220,7 +227,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 		single = append(joinable, single...)
 	}
 	for i, cmd := range single {
-		top, rep, ex := c.exchange(ctx, addr, cmd.name, o.KeepRaw)
+		top, rep, ex := c.exchange(ctx, addr, cmd.name, o)
 		res.Exchanges = append(res.Exchanges, ex)
 		if ex.Err != nil {
 			res.Errors[cmd.name] = ex.Err
@@ -243,7 +250,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 
 // Query asks the miner one command.
 func (c *Client) Query(ctx context.Context, addr string, cmd Command) (*Reply, Exchange) {
-	top, rep, ex := c.exchange(ctx, addr, cmd.name, false)
+	top, rep, ex := c.exchange(ctx, addr, cmd.name, Options{})
 	if ex.Err != nil {
 		return nil, ex
 	}
@@ -251,15 +258,16 @@ func (c *Client) Query(ctx context.Context, addr string, cmd Command) (*Reply, E
 }
 
 // exchange sends one request (a command or joined commands) and parses the reply.
-func (c *Client) exchange(ctx context.Context, addr, command string, keepRaw bool) (Value, Repair, Exchange) {
+func (c *Client) exchange(ctx context.Context, addr, command string, o Options) (Value, Repair, Exchange) {
 	start := time.Now()
 	ex := Exchange{Request: command}
-	raw, err := c.roundTrip(ctx, addr, command)
+	limit := o.MaxReplyBytes
+	if limit <= 0 {
+		limit = c.maxReply()
+	}
+	raw, err := c.roundTrip(ctx, addr, command, limit)
 	ex.Duration = time.Since(start)
 	ex.Bytes = len(raw)
-	if keepRaw {
-		ex.Raw = raw
-	}
 	if err != nil {
 		ex.Err = err
 		return Value{}, 0, ex
@@ -268,7 +276,39 @@ func (c *Client) exchange(ctx context.Context, addr, command string, keepRaw boo
 	if err != nil {
 		ex.Err = err
 	}
+	ex.API = isAPI(v, raw, err)
+	if o.KeepRaw && ex.API {
+		ex.Raw = raw
+	}
 	return v, rep, ex
+}
+
+// isAPI tells whether a decoded reply is cgminer API: it carries a STATUS envelope, at the top or
+// (a joined reply) in each command's part. JSON that ends early or breaks the grammar counts when
+// its opening bytes name STATUS, so a broken firmware's reply can still be looked at.
+func isAPI(v Value, raw []byte, err error) bool {
+	switch ReasonOf(err) {
+	case "":
+	case ReasonTruncated, ReasonMalformed:
+		head := raw[:min(len(raw), 256)]
+		return bytes.Contains(head, []byte(`"STATUS"`)) || bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("STATUS="))
+	default:
+		return false
+	}
+	if StatusOf(v) != nil {
+		return true
+	}
+	parts := 0
+	for _, m := range v.obj {
+		if m.Value.kind != Array || len(m.Value.arr) == 0 {
+			continue
+		}
+		if StatusOf(m.Value.arr[0]) == nil {
+			return false
+		}
+		parts++
+	}
+	return parts > 0
 }
 
 // Decode reads a reply as received (without its NUL): JSON, repaired where needed, or the text
@@ -302,20 +342,15 @@ func Decode(raw []byte) (Value, Repair, error) {
 		}
 		return v, 0, nil
 	}
-	line := trimmed
-	if i := bytes.IndexAny(line, "\r\n"); i >= 0 {
-		line = line[:i]
-	}
-	if len(line) > 80 {
-		line = line[:80]
-	}
-	return Value{}, 0, &Error{Reason: ReasonNotAPI, Err: fmt.Errorf("reply is not a cgminer API reply: %q", line)}
+	// The bytes are not quoted: they may be another service's banner, and errors reach logs and
+	// debug output.
+	return Value{}, 0, &Error{Reason: ReasonNotAPI, Err: fmt.Errorf("a reply of %d bytes that is neither cgminer JSON nor its text form", len(raw))}
 }
 
 // roundTrip sends one request in one write (cgminer reads it with a single recv) and reads the
 // reply until the first NUL, the end of the stream, or a complete JSON value, whichever comes
 // first, never past ctx's deadline or the size cap.
-func (c *Client) roundTrip(ctx context.Context, addr, command string) ([]byte, error) {
+func (c *Client) roundTrip(ctx context.Context, addr, command string, limit int) ([]byte, error) {
 	dial := c.Dial
 	if dial == nil {
 		var d net.Dialer
@@ -342,7 +377,7 @@ func (c *Client) roundTrip(ctx context.Context, addr, command string) ([]byte, e
 	if _, err := conn.Write(req); err != nil {
 		return nil, &Error{Reason: classify(err), Err: fmt.Errorf("send %s: %w", command, err)}
 	}
-	return readReply(conn, c.maxReply())
+	return readReply(conn, limit)
 }
 
 func (c *Client) maxReply() int {

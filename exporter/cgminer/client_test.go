@@ -365,3 +365,52 @@ func TestClientCancel(t *testing.T) {
 		t.Errorf("reason %q", ReasonOf(res.Err()))
 	}
 }
+
+// Options.MaxReplyBytes caps one query's replies (a module's max_reply_bytes), over the client's
+// own cap; KeepRaw keeps only replies that are cgminer API, so debug output never echoes another
+// service's banner, and an error never quotes one.
+func TestClientPerQueryLimits(t *testing.T) {
+	big := `{"STATUS":[{"STATUS":"S","When":1,"Code":11,"Msg":"Summary"}],"SUMMARY":[{"Elapsed":1,"Pad":"` + strings.Repeat("x", 5000) + `"}],"id":1}`
+	const banner = "SSH-2.0-OpenSSH_9.6p1 Debian-4\r\n"
+	tests := []struct {
+		name    string
+		reply   string
+		opts    Options
+		cap     int // the client's own MaxReplyBytes
+		reason  Reason // "" means success
+		api     bool   // Exchange.API; Raw is kept when KeepRaw and API
+	}{
+		{name: "under the per-query cap", reply: big, opts: Options{MaxReplyBytes: 8000, KeepRaw: true}, api: true},
+		{name: "over the per-query cap", reply: big, opts: Options{MaxReplyBytes: 4000}, reason: ReasonTooLarge},
+		{name: "per-query cap over the client's", reply: big, opts: Options{MaxReplyBytes: 8000}, cap: 1000, api: true},
+		{name: "client cap when the query sets none", reply: big, cap: 1000, reason: ReasonTooLarge},
+		{name: "an SSH banner is not kept", reply: banner, opts: Options{KeepRaw: true}, reason: ReasonNotAPI},
+		{name: "an HTTP reply is not kept", reply: "HTTP/1.1 400 Bad Request\r\nServer: secret-admin/1.2\r\n\r\n", opts: Options{KeepRaw: true}, reason: ReasonNotAPI},
+		{name: "JSON of another service is not kept", reply: `{"id":null,"result":null,"error":[20,"stratum says hi"]}`, opts: Options{KeepRaw: true}, api: false},
+		{name: "a truncated cgminer reply is kept", reply: `{"STATUS":[{"STATUS":"S","When":1,"Code":11,"Msg":"Summary"}],"SUMMARY":[{"Elapsed":1`, opts: Options{KeepRaw: true}, reason: ReasonTruncated, api: true},
+		{name: "a text-form reply is kept", reply: "STATUS=S,When=1,Code=11,Msg=Summary,Description=cgminer 4.9.0|SUMMARY,Elapsed=1|\n", opts: Options{KeepRaw: true}, api: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newFakeMiner(t, func(c net.Conn, req string) { c.Write([]byte(tc.reply + "\x00")) })
+			c := &Client{MaxReplyBytes: tc.cap}
+			res := c.QueryAll(context.Background(), m.addr(), []Command{Summary}, tc.opts)
+			if got := ReasonOf(res.Err()); got != tc.reason {
+				t.Fatalf("reason %q (%v), want %q", got, res.Err(), tc.reason)
+			}
+			if len(res.Exchanges) != 1 {
+				t.Fatalf("%d exchanges", len(res.Exchanges))
+			}
+			ex := res.Exchanges[0]
+			if kept, want := ex.Raw != nil, tc.opts.KeepRaw && tc.api; kept != want || ex.API != tc.api {
+				t.Errorf("Raw kept %v, API %v; want %v, %v", kept, ex.API, want, tc.api)
+			}
+			if ex.Bytes == 0 && tc.reason != ReasonTooLarge {
+				t.Errorf("Bytes = 0")
+			}
+			if err := res.Err(); err != nil && (strings.Contains(err.Error(), "OpenSSH") || strings.Contains(err.Error(), "secret-admin")) {
+				t.Errorf("the error quotes the service's reply: %v", err)
+			}
+		})
+	}
+}
