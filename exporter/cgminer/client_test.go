@@ -373,12 +373,12 @@ func TestClientPerQueryLimits(t *testing.T) {
 	big := `{"STATUS":[{"STATUS":"S","When":1,"Code":11,"Msg":"Summary"}],"SUMMARY":[{"Elapsed":1,"Pad":"` + strings.Repeat("x", 5000) + `"}],"id":1}`
 	const banner = "SSH-2.0-OpenSSH_9.6p1 Debian-4\r\n"
 	tests := []struct {
-		name    string
-		reply   string
-		opts    Options
-		cap     int // the client's own MaxReplyBytes
-		reason  Reason // "" means success
-		api     bool   // Exchange.API; Raw is kept when KeepRaw and API
+		name   string
+		reply  string
+		opts   Options
+		cap    int    // the client's own MaxReplyBytes
+		reason Reason // "" means success
+		api    bool   // Exchange.API; Raw is kept when KeepRaw and API
 	}{
 		{name: "under the per-query cap", reply: big, opts: Options{MaxReplyBytes: 8000, KeepRaw: true}, api: true},
 		{name: "over the per-query cap", reply: big, opts: Options{MaxReplyBytes: 4000}, reason: ReasonTooLarge},
