@@ -389,7 +389,7 @@ func (c *Client) maxReply() int {
 
 // readReply reads one reply from r. See roundTrip.
 func readReply(r io.Reader, limit int) ([]byte, error) {
-	buf := make([]byte, 0, 4096)
+	buf := make([]byte, 0, min(4096, limit+1))
 	var sc frameScanner
 	for {
 		if len(buf) == cap(buf) {
@@ -405,6 +405,9 @@ func readReply(r io.Reader, limit int) ([]byte, error) {
 			chunk := buf[len(buf) : len(buf)+n]
 			if i := bytes.IndexByte(chunk, 0); i >= 0 {
 				// The NUL ends the reply; anything after it (a second chunk) is not ours.
+				if len(buf)+i > limit {
+					return nil, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("reply larger than %d bytes", limit)}
+				}
 				return buf[:len(buf)+i], nil
 			}
 			done := sc.feed(chunk)

@@ -382,6 +382,8 @@ func TestClientPerQueryLimits(t *testing.T) {
 	}{
 		{name: "under the per-query cap", reply: big, opts: Options{MaxReplyBytes: 8000, KeepRaw: true}, api: true},
 		{name: "over the per-query cap", reply: big, opts: Options{MaxReplyBytes: 4000}, reason: ReasonTooLarge},
+		{name: "a small reply over a small cap", reply: summaryReply, opts: Options{MaxReplyBytes: 100}, reason: ReasonTooLarge},
+		{name: "a small reply at a small cap", reply: summaryReply, opts: Options{MaxReplyBytes: len(summaryReply)}, api: true},
 		{name: "per-query cap over the client's", reply: big, opts: Options{MaxReplyBytes: 8000}, cap: 1000, api: true},
 		{name: "client cap when the query sets none", reply: big, cap: 1000, reason: ReasonTooLarge},
 		{name: "an SSH banner is not kept", reply: banner, opts: Options{KeepRaw: true}, reason: ReasonNotAPI},
