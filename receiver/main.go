@@ -83,9 +83,10 @@ func run() int {
 	if cfg.Webhook.Token.Reveal() == "" {
 		logger.Warn("webhook.token_file is not set: anyone who can reach the webhook can post alerts")
 	}
-	if len(webCfg.Users) == 0 {
+	if webCfg.Users.Len() == 0 {
 		logger.Warn("no basic_auth_users in --web.config.file: the board is read-only and nobody can act on tasks")
 	}
+	warnRoles(logger, cfg, webCfg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,8 +108,8 @@ func run() int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector("repair_receiver"))
 	sc := config.NewSafeConfig(cfg)
-	var users atomic.Pointer[map[string]string]
-	users.Store(&webCfg.Users)
+	var users atomic.Pointer[web.Users]
+	users.Store(webCfg.Users)
 
 	metrics := repair.NewMetrics(reg, st, logger)
 	svc := repair.New(st, sc.Get, repair.SystemClock{}, logger, metrics)
@@ -129,14 +130,15 @@ func run() int {
 			logger.Error("web config reload failed; keeping the old users", "err", err)
 			return err
 		}
-		users.Store(&wc.Users)
+		users.Store(wc.Users)
+		warnRoles(logger, sc.Get(), wc)
 		logger.Info("configuration reloaded")
 		return nil
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 
-	srvWeb, err := web.New(web.Options{Service: svc, Store: st, Config: sc.Get, Users: func() map[string]string { return *users.Load() },
+	srvWeb, err := web.New(web.Options{Service: svc, Store: st, Config: sc.Get, Users: users.Load,
 		Reload: reload, Logger: logger, Registry: reg, Metrics: metrics})
 	if err != nil {
 		logger.Error("web", "err", err)
@@ -144,7 +146,7 @@ func run() int {
 	}
 
 	var wg sync.WaitGroup
-	loop := &verify.Loop{Svc: svc, Logger: logger, Volatile: func() []string { return sc.Get().VolatileLabels }}
+	loop := &verify.Loop{Svc: svc, Logger: logger, Config: sc.Get, Metrics: verify.NewMetrics(reg)}
 	if *promURL != "" {
 		loop.Querier = &verify.Prometheus{URL: *promURL}
 	} else {
@@ -188,8 +190,7 @@ func run() int {
 		}
 	}()
 
-	srv := &http.Server{Handler: srvWeb.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := newHTTPServer(srvWeb.Handler())
 	errc := make(chan error, 1)
 	go func() { errc <- serve(srv, toolkitFlags, webCfg, logger) }()
 	code := 0
@@ -208,6 +209,42 @@ func run() int {
 	_ = srv.Shutdown(sctx)
 	wg.Wait()
 	return code
+}
+
+// HTTP server bounds: headers (request line included) of at most 16 KiB (431 above); a client gets 10 s to
+// send them and 60 s for the whole request (the webhook may carry up to webhook.max_body_bytes),
+// 60 s to read the answer; idle keep-alive connections close after 2 minutes.
+const (
+	maxHeaderBytes    = 16 << 10
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, MaxHeaderBytes: maxHeaderBytes, ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout: readTimeout, WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
+}
+
+// warnRoles logs the configured users who have no role (they can only read) and the warnings of
+// the configuration's people section.
+func warnRoles(logger *slog.Logger, cfg *config.Config, wc *web.WebConfig) {
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	if len(cfg.People) == 0 {
+		return
+	}
+	var viewers []string
+	for _, u := range wc.Users.Names() {
+		if _, listed := cfg.People[u]; !listed {
+			viewers = append(viewers, u)
+		}
+	}
+	if len(viewers) > 0 {
+		logger.Warn("users in --web.config.file without a role in people are viewers (read only)", "users", viewers)
+	}
 }
 
 // serve listens on every --web.listen-address. The toolkit's own server would enforce basic auth on

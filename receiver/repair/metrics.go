@@ -21,6 +21,11 @@ type Metrics struct {
 	TimeToRepair  prometheus.Histogram
 	StoreErrors   *prometheus.CounterVec
 	Watchdog      prometheus.Gauge
+	// CommitFailures and LastCommit follow the store's write transactions (readiness, the
+	// RepairReceiverStoreFailing alert).
+	CommitFailures prometheus.Counter
+	LastCommit     prometheus.Gauge
+	EarlyResolves  *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics, and a collector of tasks by state and site read from the store
@@ -33,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) 
 		Reopened: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_tasks_reopened_total",
 			Help: "Tasks reopened, by reason (recurred, verification_failed)."}, []string{"reason"}),
 		Verifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_verifications_total",
-			Help: "Repair verifications, by result (confirmed, failed, error)."}, []string{"result"}),
+			Help: "Repair verifications, by result (confirmed, failed, error, no_evidence, unconfirmed)."}, []string{"result"}),
 		Escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "repair_receiver_tasks_escalated_total",
 			Help: "Escalations of tasks nobody acknowledged."}),
 		TimeToAck: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "repair_receiver_time_to_acknowledge_seconds",
@@ -44,15 +49,25 @@ func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) 
 			Help: "Store operations that failed, by operation."}, []string{"op"}),
 		Watchdog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "repair_receiver_watchdog_last_seen_timestamp_seconds",
 			Help: "When the Watchdog alert last arrived (unix seconds; 0 = never)."}),
+		CommitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "repair_receiver_store_commit_failures_total",
+			Help: "Write transactions the store did not commit (disk full, database locked, read-only, connection lost)."}),
+		LastCommit: prometheus.NewGauge(prometheus.GaugeOpts{Name: "repair_receiver_store_last_commit_success_timestamp_seconds",
+			Help: "When a write transaction last committed (unix seconds; 0 = not since the start)."}),
+		EarlyResolves: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_early_resolves_total",
+			Help: "Resolved notifications that came before their firing copy: stored (remembered for windows.out_of_order), matched (a late firing copy made no task)."},
+			[]string{"result"}),
 	}
 	for _, r := range []string{task.ReasonRecurred, task.ReasonVerificationFailed} {
 		m.Reopened.WithLabelValues(r)
 	}
-	for _, r := range []string{"confirmed", "failed", "error"} {
+	for _, r := range []string{"confirmed", "failed", "error", "no_evidence", "unconfirmed"} {
 		m.Verifications.WithLabelValues(r)
 	}
+	for _, r := range []string{"stored", "matched"} {
+		m.EarlyResolves.WithLabelValues(r)
+	}
 	reg.MustRegister(m.Created, m.Reopened, m.Verifications, m.Escalated, m.TimeToAck, m.TimeToRepair, m.StoreErrors,
-		m.Watchdog, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
+		m.Watchdog, m.CommitFailures, m.LastCommit, m.EarlyResolves, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
 	return m
 }
 

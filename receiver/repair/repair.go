@@ -36,6 +36,10 @@ type Service struct {
 	clock   Clock
 	logger  *slog.Logger
 	metrics *Metrics
+	health  health
+
+	chunk     int       // alerts per ingest transaction; 0: IngestChunk (tests set it)
+	chunkHook func(int) // called after each committed chunk (tests)
 }
 
 // New makes a service.
@@ -55,6 +59,22 @@ func (s *Service) Keyer() alert.Keyer {
 // Summary says what a delivery did.
 type Summary struct {
 	Created, Joined, Reopened, Cleared, Duplicates, Unknown int
+	// EarlyResolved counts firing copies that made no task because their resolve had come
+	// first (within windows.out_of_order); they are counted in Duplicates too.
+	EarlyResolved int
+
+	early int // resolves of unknown occurrences remembered
+}
+
+func (s *Summary) add(o Summary) {
+	s.Created += o.Created
+	s.Joined += o.Joined
+	s.Reopened += o.Reopened
+	s.Cleared += o.Cleared
+	s.Duplicates += o.Duplicates
+	s.Unknown += o.Unknown
+	s.EarlyResolved += o.EarlyResolved
+	s.early += o.early
 }
 
 // pending is what a transaction produced, turned into metrics only after commit.
@@ -66,7 +86,8 @@ func (s *Service) commit(changes pending) {
 	}
 }
 
-// inTx retries a transaction a uniqueness rule refused (another writer got there first).
+// inTx retries a transaction a uniqueness rule refused (another writer got there first), and
+// records whether the store committed (health.go).
 func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) error {
 	var err error
 	for attempt := range 8 {
@@ -76,8 +97,17 @@ func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) 
 		// Another writer won a race on the same rows (PostgreSQL); back off a little and redo.
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
-	if err != nil && !isDomain(err) {
+	switch {
+	case err == nil:
+		s.health.committed(s.clock.Now(), s.metrics)
+	case isDomain(err):
+		// Refused by the task rules: rolled back on purpose, the store is fine.
+	case ctx.Err() != nil:
+		// The caller went away (a webhook client hung up, shutdown): not the store's fault.
 		s.metrics.StoreErrors.WithLabelValues(op).Inc()
+	default:
+		s.metrics.StoreErrors.WithLabelValues(op).Inc()
+		s.health.failed(s.clock.Now(), err, s.metrics)
 	}
 	return err
 }
@@ -87,36 +117,69 @@ func isDomain(err error) bool {
 		errors.Is(err, ErrForbidden)
 }
 
-// Ingest applies every event of one delivery in one transaction.
+// IngestChunk is how many alerts of one delivery go into one transaction. A 60,000-alert
+// delivery in a single transaction held SQLite's one writer for 11 s, and a worker's click waited
+// all that time; in chunks, other writers get the lock between two chunks (a chunk of new alerts
+// takes some 100 ms). The webhook still answers 2xx only after the last chunk is committed; if
+// one fails, Alertmanager retries the whole delivery, and what the committed chunks stored is a
+// no-op the second time (idempotency: an occurrence is unique in the store).
+const IngestChunk = 500
+
+// Ingest applies every event of one delivery, in transactions of IngestChunk alerts.
 func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error) {
 	cfg := s.cfg()
 	now := s.clock.Now()
+	chunk := s.chunk
+	if chunk <= 0 {
+		chunk = IngestChunk
+	}
+	var total Summary
+	for start := 0; start == 0 || start < len(res.Events); start += chunk {
+		part := res.Events[start:min(start+chunk, len(res.Events))]
+		sum, err := s.ingestChunk(ctx, cfg, part, start == 0 && res.Watchdog, now)
+		total.add(sum)
+		if err != nil {
+			return total, err
+		}
+		if s.chunkHook != nil {
+			s.chunkHook(start / chunk)
+		}
+	}
+	if res.Watchdog {
+		s.metrics.Watchdog.Set(float64(now.Unix()))
+	}
+	return total, nil
+}
+
+func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []alert.Event, watchdog bool, now time.Time) (Summary, error) {
 	var sum Summary
 	var changes pending
 	err := s.inTx(ctx, "ingest", func(tx store.Tx) error {
 		sum, changes = Summary{}, nil
-		if res.Watchdog {
+		if watchdog {
 			if err := tx.SetHeartbeat(ctx, WatchdogHeartbeat, now); err != nil {
 				return err
 			}
 		}
 		as := assignments{}
-		for i := range res.Events {
-			c, err := s.apply(ctx, tx, cfg, as, &res.Events[i], now, &sum)
+		for i := range events {
+			c, err := s.apply(ctx, tx, cfg, as, &events[i], now, &sum)
 			if err != nil {
 				return err
 			}
 			changes = append(changes, c...)
 		}
+		if sum.early > 0 {
+			return pruneEarly(ctx, tx, cfg, now)
+		}
 		return nil
 	})
 	if err != nil {
-		return sum, err
-	}
-	if res.Watchdog {
-		s.metrics.Watchdog.Set(float64(now.Unix()))
+		return Summary{}, err
 	}
 	s.commit(changes)
+	s.metrics.EarlyResolves.WithLabelValues("stored").Add(float64(sum.early))
+	s.metrics.EarlyResolves.WithLabelValues("matched").Add(float64(sum.EarlyResolved))
 	return sum, nil
 }
 
@@ -188,7 +251,20 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, as
 		return nil, err
 	}
 	if !ev.Firing {
-		return s.resolve(ctx, tx, ev, occ, now, sum)
+		return s.resolve(ctx, tx, cfg, ev, occ, now, sum)
+	}
+	if occ == nil && cfg.Windows.OutOfOrder > 0 {
+		er, err := tx.EarlyResolve(ctx, ev.ProblemKey, ev.StartsAt)
+		if err != nil {
+			return nil, err
+		}
+		if er != nil && now.Sub(er.ReceivedAt) < cfg.Windows.OutOfOrder {
+			// Its resolve came first (AM #878, an HA peer, a retry): the occurrence is over, and a
+			// task made now would stay open forever, for no resolve is coming any more.
+			sum.Duplicates++
+			sum.EarlyResolved++
+			return nil, nil
+		}
 	}
 	if occ != nil {
 		if occ.Firing || now.Sub(occ.ResolvedAt) < cfg.Windows.OutOfOrder {
@@ -281,13 +357,18 @@ func (s *Service) saveProblem(ctx context.Context, tx store.Tx, p *task.Problem,
 	return tx.AddProblem(ctx, p)
 }
 
-func (s *Service) resolve(ctx context.Context, tx store.Tx, ev *alert.Event, occ *task.Problem, now time.Time, sum *Summary) ([]task.Change, error) {
+func (s *Service) resolve(ctx context.Context, tx store.Tx, cfg *config.Config, ev *alert.Event, occ *task.Problem, now time.Time, sum *Summary) ([]task.Change, error) {
 	if occ == nil {
-		// Resolved before we ever saw it fire (AM #878), or an occurrence we never stored.
-		s.logger.Debug("resolved notification for an unknown occurrence; ignored", "machine", ev.Machine,
+		// Resolved before we ever saw it fire (AM #878), or an occurrence we never stored:
+		// remembered for windows.out_of_order, so that a firing copy arriving late makes no task.
+		s.logger.Debug("resolved notification for an unknown occurrence; remembered", "machine", ev.Machine,
 			"alertname", ev.Alertname, "startsAt", ev.StartsAt)
 		sum.Unknown++
-		return nil, nil
+		if cfg.Windows.OutOfOrder <= 0 {
+			return nil, nil
+		}
+		sum.early++
+		return nil, tx.AddEarlyResolve(ctx, store.EarlyResolve{Key: ev.ProblemKey, StartsAt: ev.StartsAt, EndsAt: ev.EndsAt, ReceivedAt: now})
 	}
 	if !occ.Firing || ev.EndsAt.Before(occ.StartsAt) {
 		sum.Duplicates++
@@ -374,12 +455,24 @@ func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (ta
 	return out, nil
 }
 
-// Sweep closes tasks whose grace has passed and escalates open tasks nobody took. It returns how
-// many tasks it changed.
+// MaxEarlyResolves caps the remembered early resolves: past it, the oldest are forgotten first
+// (a flood of resolves for occurrences never seen cannot grow the table without bound).
+const MaxEarlyResolves = 100000
+
+func pruneEarly(ctx context.Context, tx store.Tx, cfg *config.Config, now time.Time) error {
+	_, err := tx.PruneEarlyResolves(ctx, now.Add(-cfg.Windows.OutOfOrder), MaxEarlyResolves)
+	return err
+}
+
+// Sweep closes tasks whose grace has passed and escalates open tasks nobody took, and forgets
+// early resolves older than windows.out_of_order. It returns how many tasks it changed.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	cfg := s.cfg()
 	w := cfg.Windows
 	now := s.clock.Now()
+	if err := s.inTx(ctx, "sweep", func(tx store.Tx) error { return pruneEarly(ctx, tx, cfg, now) }); err != nil {
+		return 0, fmt.Errorf("prune early resolves: %w", err)
+	}
 	q := store.DueQuery{ClearedBefore: now.Add(-w.Grace), Limit: 1000}
 	if w.EscalateAfter > 0 {
 		q.OpenedBefore, q.EscalatedBefore = now.Add(-w.EscalateAfter), now.Add(-w.EscalateRepeat)
@@ -438,26 +531,31 @@ func (s *Service) sweepTasks(ctx context.Context, cfg *config.Config, due []task
 	return n, nil
 }
 
-// Verifying lists the tasks waiting for verification whose settle time has passed.
+// MaxVerifying bounds the verifying tasks one verification pass looks at; each is decided at the
+// latest when its verify_window ends, so the ones left wait at most a few passes.
+const MaxVerifying = 1000
+
+// Verifying lists the tasks waiting for verification whose settle time has passed (at most
+// MaxVerifying, oldest first), with their problems.
 func (s *Service) Verifying(ctx context.Context) ([]store.Detail, error) {
 	now := s.clock.Now()
 	settle := s.cfg().Windows.Settle
-	ts, err := s.st.ListTasks(ctx, store.Filter{States: []task.State{task.Verifying}})
+	ts, err := s.st.Due(ctx, store.DueQuery{ReportedBefore: now.Add(-settle), OpenedBefore: time.UnixMicro(1), Limit: MaxVerifying})
 	if err != nil {
 		s.metrics.StoreErrors.WithLabelValues("verify").Inc()
 		return nil, err
 	}
-	var out []store.Detail
+	out := make([]store.Detail, 0, len(ts))
 	for _, t := range ts {
-		if now.Sub(t.ReportedAt) < settle {
+		if t.State != task.Verifying {
 			continue
 		}
-		d, err := s.st.Detail(ctx, t.ID)
+		ps, err := s.st.Problems(ctx, t.ID)
 		if err != nil {
 			s.metrics.StoreErrors.WithLabelValues("verify").Inc()
 			return nil, err
 		}
-		out = append(out, d)
+		out = append(out, store.Detail{Task: t, Problems: ps})
 	}
 	return out, nil
 }
@@ -497,32 +595,25 @@ func (s *Service) Verified(ctx context.Context, id int64, chk task.Check) (task.
 	return out, nil
 }
 
-// Unresolved lists the tasks that still hold firing problems and have not changed for `after`:
-// Alertmanager sends no resolved notification for a silenced or inhibited alert, so such a
-// problem can only be found cleared by asking Prometheus (verify.Loop.Reconcile).
-func (s *Service) Unresolved(ctx context.Context, after time.Duration) ([]store.Detail, error) {
+// Quiet returns up to limit tasks after afterID that still hold firing problems and have not
+// changed for `after`, with their problems (not their history): Alertmanager sends no resolved
+// notification for a silenced or inhibited alert, so such a problem can only be found cleared by
+// asking Prometheus (verify.Loop.Reconcile), a page at a time.
+func (s *Service) Quiet(ctx context.Context, after time.Duration, afterID int64, limit int) ([]store.Detail, error) {
 	now := s.clock.Now()
-	ts, err := s.st.ListTasks(ctx, store.Filter{States: []task.State{task.Open, task.Acknowledged, task.InProgress}})
+	ts, err := s.st.Quiet(ctx, store.QuietQuery{UpdatedBefore: now.Add(-after), AfterID: afterID, Limit: limit})
 	if err != nil {
 		s.metrics.StoreErrors.WithLabelValues("reconcile").Inc()
 		return nil, err
 	}
-	var out []store.Detail
+	out := make([]store.Detail, 0, len(ts))
 	for _, t := range ts {
-		if t.Cleared() || now.Sub(t.UpdatedAt) < after {
-			continue
-		}
-		d, err := s.st.Detail(ctx, t.ID)
+		ps, err := s.st.Problems(ctx, t.ID)
 		if err != nil {
 			s.metrics.StoreErrors.WithLabelValues("reconcile").Inc()
 			return nil, err
 		}
-		for _, p := range d.Problems {
-			if p.Firing {
-				out = append(out, d)
-				break
-			}
-		}
+		out = append(out, store.Detail{Task: t, Problems: ps})
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package repair
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/store/sqlite"
 	"github.com/minefarm/cgminer-stack/receiver/task"
+	"github.com/minefarm/cgminer-stack/receiver/verify"
 )
 
 var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
@@ -42,9 +44,11 @@ type env struct {
 	clk   *clock
 	cfg   *config.Config
 	m     *Metrics
+	vm    *verify.Metrics
 	file  string
 	ctx   context.Context
 	keyer alert.Keyer
+	busy  time.Duration // SQLite busy timeout; 0: the default
 }
 
 const demo = `
@@ -57,27 +61,33 @@ teams:
     members: [dave, erin]
 `
 
-func newEnv(t *testing.T, yml string) *env {
+func newEnv(t *testing.T, yml string) *env { t.Helper(); return newEnvBusy(t, yml, 0) }
+
+// newEnvBusy opens the store with the given SQLite busy timeout (how long a write waits for a
+// lock another connection holds).
+func newEnvBusy(t *testing.T, yml string, busy time.Duration) *env {
 	t.Helper()
 	cfg, err := config.Parse([]byte(demo + yml))
 	if err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "r.db")
-	e := &env{t: t, cfg: cfg, clk: &clock{now: t0}, file: file, ctx: context.Background()}
+	e := &env{t: t, cfg: cfg, clk: &clock{now: t0}, file: file, ctx: context.Background(), busy: busy}
 	e.open()
 	return e
 }
 
 func (e *env) open() {
-	st, err := sqlite.Open(e.ctx, e.file)
+	st, err := sqlite.OpenWith(e.ctx, e.file, sqlite.Options{BusyTimeout: e.busy})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { st.Close() })
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.st = st
-	e.m = NewMetrics(prometheus.NewRegistry(), st, logger)
+	reg := prometheus.NewRegistry()
+	e.m = NewMetrics(reg, st, logger)
+	e.vm = verify.NewMetrics(reg)
 	e.svc = New(st, func() *config.Config { return e.cfg }, e.clk, logger, e.m)
 	e.keyer = e.svc.Keyer()
 }
@@ -108,13 +118,17 @@ func (a al) tmpl() template.Alert {
 	return ta
 }
 
-func (e *env) deliver(alerts ...al) Summary {
-	e.t.Helper()
+func (e *env) ingest(alerts ...al) (Summary, error) {
 	m := &alert.Message{Version: "4"}
 	for _, a := range alerts {
 		m.Alerts = append(m.Alerts, a.tmpl())
 	}
-	sum, err := e.svc.Ingest(e.ctx, e.keyer.Events(m))
+	return e.svc.Ingest(e.ctx, e.keyer.Events(m))
+}
+
+func (e *env) deliver(alerts ...al) Summary {
+	e.t.Helper()
+	sum, err := e.ingest(alerts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -208,12 +222,86 @@ func TestIdempotentIntake(t *testing.T) {
 	}
 }
 
-func TestResolvedForUnknownOccurrenceIsANoop(t *testing.T) {
-	e := newEnv(t, "")
-	sum := e.deliver(fanDone)
-	if sum.Unknown != 1 || len(e.tasks()) != 0 {
-		t.Fatalf("summary %+v, tasks %d", sum, len(e.tasks()))
+// A resolve that arrives before its firing copy (AM #878, an HA peer, a retry) is remembered for
+// windows.out_of_order: the late firing copy makes no task (it would stay open forever, for its
+// resolve has come and gone). After the window, the same occurrence firing means it is back.
+func TestResolveBeforeItsFiringCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		late  time.Duration
+		tasks int
+	}{
+		{"firing copy 10 s after its resolve: no task", 10 * time.Second, 0},
+		{"firing copy just inside the window: no task", 4*time.Minute + 59*time.Second, 0},
+		{"firing copy after the window: the occurrence is back", 5*time.Minute + time.Second, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "")
+			sum := e.deliver(fanDone)
+			if sum.Unknown != 1 || len(e.tasks()) != 0 {
+				t.Fatalf("summary %+v, tasks %d", sum, len(e.tasks()))
+			}
+			e.clk.Add(tc.late)
+			e.sweep() // prunes what is older than the window
+			sum = e.deliver(fan)
+			if n := len(e.tasks()); n != tc.tasks {
+				t.Fatalf("%d tasks, want %d (summary %+v)", n, tc.tasks, sum)
+			}
+			if tc.tasks == 0 && (sum.EarlyResolved != 1 || sum.Duplicates != 1) {
+				t.Fatalf("summary %+v", sum)
+			}
+			if got := testutil.ToFloat64(e.m.EarlyResolves.WithLabelValues("matched")); got != float64(1-tc.tasks) {
+				t.Fatalf("matched early resolves %v", got)
+			}
+			// A different occurrence of the same problem is not covered by that resolve.
+			e.deliver(al{name: fan.name, instance: fan.instance, site: fan.site, extra: fan.extra, firing: true, start: t0.Add(time.Hour)})
+			if n := len(e.tasks()); n != 1 {
+				t.Fatalf("a later occurrence made %d tasks, want 1", n)
+			}
+		})
 	}
+	t.Run("out_of_order 0 remembers nothing", func(t *testing.T) {
+		e := newEnv(t, "windows: {out_of_order: 0s}\n")
+		e.deliver(fanDone)
+		e.deliver(fan)
+		if n := len(e.tasks()); n != 1 {
+			t.Fatalf("%d tasks, want 1", n)
+		}
+	})
+}
+
+// The early resolves are pruned by age and capped.
+func TestEarlyResolvesAreBounded(t *testing.T) {
+	e := newEnv(t, "")
+	var old []al
+	for i := range 30 {
+		old = append(old, al{name: "MinerFanFailure", instance: fmt.Sprintf("10.9.0.%d", i), site: "site-a", start: t0, end: t0.Add(time.Minute)})
+	}
+	e.deliver(old...)
+	count := func() int {
+		var n int
+		if err := e.st.(interface{ SQL() *sql.DB }).SQL().QueryRow(`SELECT COUNT(*) FROM early_resolves`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 30 {
+		t.Fatalf("%d early resolves stored, want 30", n)
+	}
+	e.clk.Add(6 * time.Minute)
+	e.deliver(al{name: "MinerFanFailure", instance: "10.9.1.1", site: "site-a", start: t0, end: t0.Add(time.Minute)})
+	if n := count(); n != 1 {
+		t.Fatalf("%d early resolves after the window, want only the new one", n)
+	}
+	e.clk.Add(6 * time.Minute)
+	e.sweep()
+	if n := count(); n != 0 {
+		t.Fatalf("%d early resolves after the sweep, want 0", n)
+	}
+}
+
+func TestResolvedForAnOlderOccurrenceIsANoop(t *testing.T) {
+	e := newEnv(t, "")
 	e.deliver(fan)
 	e.deliver(al{name: fan.name, instance: fan.instance, site: fan.site, extra: fan.extra, start: t0.Add(-time.Hour), end: t0.Add(-time.Minute)})
 	d := e.only()
@@ -496,4 +584,77 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if sum := e.deliver(fan, hot); sum.Duplicates != 2 {
 		t.Fatalf("summary after restart %+v", sum)
 	}
+}
+
+// A big delivery is stored in chunks, each its own transaction, so that a worker's action gets
+// the writer between two of them; the delivery succeeds only once every chunk is committed, and
+// one that failed half-way is safe to send again: what was stored is a no-op the second time.
+func TestBigDeliveryInChunksIsSafeToRetry(t *testing.T) {
+	e := newEnv(t, "")
+	e.svc.chunk = 100
+	var alerts []al
+	for i := range 250 {
+		alerts = append(alerts, al{name: "MinerFanFailure", instance: fmt.Sprintf("10.4.%d.%d", i/200, i%200), site: "site-a", firing: true, start: t0})
+	}
+	alerts = append(alerts, al{name: "MinerFanFailure", instance: "10.4.0.0", site: "site-a", start: t0, end: t0.Add(time.Minute)})
+	first := e.deliver(al{name: "MinerFanFailure", instance: "10.4.9.9", site: "site-a", firing: true, start: t0})
+	worker := e.tasks()[0].ID
+	if first.Created != 1 {
+		t.Fatal(first)
+	}
+
+	// Between the first and the second chunk a worker acknowledges a task (it does not wait for
+	// the whole delivery), then the delivery's context ends (Alertmanager gave up, the process
+	// died): the first chunk stays stored, the rest is not, and the webhook got no 2xx.
+	ctx, cancel := context.WithCancel(e.ctx)
+	e.svc.chunkHook = func(i int) {
+		if i == 0 {
+			if _, err := e.svc.Act(e.ctx, worker, "alice", Action{Kind: "ack"}); err != nil {
+				t.Error(err)
+			}
+			cancel()
+		}
+	}
+	_, err := e.svc.Ingest(ctx, e.keyer.Events(message(alerts)))
+	if err == nil {
+		t.Fatal("a delivery cut after its first chunk reported success")
+	}
+	if n := len(e.tasks()); n != 101 {
+		t.Fatalf("%d tasks after the first chunk, want 101", n)
+	}
+	if d, _ := e.st.Detail(e.ctx, worker); d.Task.State != task.Acknowledged {
+		t.Fatalf("the worker's action between chunks: %s", d.Task.State)
+	}
+	// Alertmanager sends it again.
+	e.svc.chunkHook = nil
+	e.clk.Add(10 * time.Second)
+	sum := e.deliver(alerts...)
+	if sum.Created != 150 || sum.Duplicates != 100 || sum.Cleared != 1 {
+		t.Fatalf("retry: %+v; want 150 created, 100 duplicates, 1 cleared", sum)
+	}
+	ts := e.tasks()
+	if len(ts) != 251 {
+		t.Fatalf("%d tasks, want 251", len(ts))
+	}
+	cleared := 0
+	for _, tk := range ts {
+		ps, _ := e.st.Problems(e.ctx, tk.ID)
+		if len(ps) != 1 {
+			t.Fatalf("task %d has %d problems", tk.ID, len(ps))
+		}
+		if tk.Cleared() {
+			cleared++
+		}
+	}
+	if cleared != 1 || testutil.ToFloat64(e.m.Created) != 251 {
+		t.Fatalf("%d cleared, created counter %v", cleared, testutil.ToFloat64(e.m.Created))
+	}
+}
+
+func message(alerts []al) *alert.Message {
+	m := &alert.Message{Version: "4"}
+	for _, a := range alerts {
+		m.Alerts = append(m.Alerts, a.tmpl())
+	}
+	return m
 }

@@ -287,7 +287,10 @@ func TestVerify(t *testing.T) {
 		wantNotif bool
 	}{
 		{"before settle nothing happens", time.Minute, []Problem{fan}, Check{Asked: true}, Verifying, "", 0, false},
-		{"prometheus clear confirms, closing the still-open problem", 3 * time.Minute, []Problem{fan, hot}, Check{Asked: true, Firing: map[string]bool{}}, Done, "confirmed", 1, false},
+		{"prometheus clear confirms, closing the still-open problem", 3 * time.Minute, []Problem{fan, hot}, Check{Asked: true, Seen: true, Firing: map[string]bool{}}, Done, "confirmed", 1, false},
+		{"an empty answer without evidence decides nothing", 3 * time.Minute, []Problem{fan, hot}, Check{Asked: true, Firing: map[string]bool{}}, Verifying, "no_evidence", 0, false},
+		{"no evidence all window long: back to the worker, unconfirmed", 15 * time.Minute, []Problem{hot}, Check{Asked: true, Firing: map[string]bool{}}, Acknowledged, "unconfirmed", 0, true},
+		{"firing without evidence still fails at the window's end", 15 * time.Minute, []Problem{fan}, Check{Asked: true, Firing: map[string]bool{"k-fan": true}}, Acknowledged, "failed", 0, true},
 		{"still firing inside the window waits", 5 * time.Minute, []Problem{fan}, Check{Asked: true, Firing: map[string]bool{"k-fan": true}}, Verifying, "", 0, false},
 		{"still firing after the window reopens", 15 * time.Minute, []Problem{fan, hot}, Check{Asked: true, Firing: map[string]bool{"k-fan": true}}, Acknowledged, "failed", 0, true},
 		{"cleared problem firing again in prometheus fails too", 16 * time.Minute, []Problem{hot}, Check{Asked: true, Firing: map[string]bool{"k-hot": true}}, Acknowledged, "failed", 0, true},
@@ -306,12 +309,16 @@ func TestVerify(t *testing.T) {
 			if (len(c.Notify) > 0) != tc.wantNotif {
 				t.Fatalf("notices %+v", c.Notify)
 			}
-			switch tc.want {
-			case Acknowledged:
+			switch {
+			case tc.result == "unconfirmed":
+				if tk.FailedRepairs != 0 || c.Reopened != "" || !strings.Contains(tk.Reason, "does not see") || tk.Assignee != "alice" || !tk.ReportedAt.IsZero() {
+					t.Fatalf("unconfirmed repair: %+v %+v", tk, c)
+				}
+			case tc.want == Acknowledged:
 				if tk.FailedRepairs != 1 || c.Reopened != ReasonVerificationFailed || !strings.Contains(tk.Reason, "still firing") || tk.Assignee != "alice" {
 					t.Fatalf("failed repair not recorded: %+v", tk)
 				}
-			case Done:
+			case tc.want == Done:
 				if c.RepairTime != tc.after || tk.ClosedAt.IsZero() {
 					t.Fatalf("done without repair time / close time: %+v", c)
 				}

@@ -120,8 +120,14 @@ type Check struct {
 	// it still shows firing.
 	Asked  bool
 	Firing map[string]bool
+	// Seen is true when Prometheus also showed positive evidence that it evaluates the alerting
+	// rules and sees the task's machine now. An empty ALERTS answer without it is no evidence that
+	// anything cleared (a new Prometheus, the wrong one, lost data, a machine it does not scrape).
+	Seen bool
 	// Err is set when Prometheus was configured but could not be asked.
 	Err error
+	// Evidence names what was missing when Asked and not Seen (for the task's history).
+	Evidence string
 }
 
 // Verify decides about a verifying task. problems are all of the task's problems; the caller stores
@@ -138,6 +144,13 @@ func Verify(t *Task, problems []Problem, chk Check, w config.Windows, now time.T
 			if chk.Firing[p.Key] {
 				firing = append(firing, p.Alertname)
 			}
+		}
+		if len(firing) == 0 && !chk.Seen {
+			if !windowOver {
+				c.Verification = "no_evidence"
+				return c, nil
+			}
+			return unconfirmed(t, chk, w, now), nil
 		}
 	case chk.Err != nil && !windowOver:
 		c.Verification = "error"
@@ -188,6 +201,27 @@ func Verify(t *Task, problems []Problem, chk Check, w config.Windows, now time.T
 		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: fmt.Sprintf("Task #%d on %s is NOT fixed: %s. Please look again.", t.ID, t.Machine, t.Reason)})
 	}
 	return c, nil
+}
+
+// unconfirmed hands a verifying task back to its worker when the verification window ended
+// without Prometheus ever showing that it sees the machine: the repair may be fine, but nothing
+// confirms it. It is not counted as a failed repair.
+func unconfirmed(t *Task, chk Check, w config.Windows, now time.Time) Change {
+	var c Change
+	what := chk.Evidence
+	if what == "" {
+		what = "no evidence that it evaluates the rules for it"
+	}
+	t.Reason = fmt.Sprintf("the monitoring does not see %s (%s) after the %s verification window: the repair cannot be confirmed",
+		t.Machine, what, w.VerifyWindow)
+	t.ReportedAt = time.Time{}
+	c.Verification = "unconfirmed"
+	c.event(t, now, System, KindVerification, t.State, t.State, "repair not confirmed: "+t.Reason)
+	t.set(&c, Acknowledged, System, now, "back to the worker: "+t.Reason)
+	if t.Assignee != "" {
+		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: fmt.Sprintf("Task #%d on %s: %s. Check that the machine answers and is monitored, then report it fixed again.", t.ID, t.Machine, t.Reason)})
+	}
+	return c
 }
 
 func dedup(s []string) []string {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
@@ -19,10 +20,26 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// Options tune the SQLite store.
+type Options struct {
+	// BusyTimeout is how long a statement waits for a lock another process holds before it
+	// fails with "database is locked"; 0: 10 s.
+	BusyTimeout time.Duration
+}
+
 // Open opens (creating if needed) the database at file and migrates it.
 func Open(ctx context.Context, file string) (*sqldb.DB, error) {
+	return OpenWith(ctx, file, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, file string, o Options) (*sqldb.DB, error) {
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
