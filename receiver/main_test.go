@@ -273,7 +273,7 @@ func TestReloadUsersAndConfig(t *testing.T) {
 	}
 	aliceHash := "$2a$10$pEP5kMxKLxN14G00rgL0TOmTZismGLgKmbpHgTw5BQM1JRbfPMqYK" // alice-demo
 	bobHash := "$2a$10$Ge1Q04VwkTiTBZEvRWKMZ.1.hZF6tqwOMxKMHK/GABNA1n26B/bvW"   // bob-demo
-	write(cfgFile, "teams: [{name: a, members: [alice]}]\n")
+	write(cfgFile, "teams: [{name: a, members: [alice]}]\npeople: {alice: {role: admin}}\n") // reload is for admins
 	write(webFile, "basic_auth_users: {alice: "+aliceHash+"}\n")
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.config.file="+webFile, "--storage.path="+filepath.Join(dir, "db"), "--web.listen-address="+addr)
@@ -308,11 +308,15 @@ func TestReloadUsersAndConfig(t *testing.T) {
 	if c := get("POST", "/-/reload", "bob"); c != 401 {
 		t.Fatalf("reload by an unknown user: %d", c)
 	}
+	write(cfgFile, "teams: [{name: a, members: [alice]}]\npeople: {alice: {role: admin}, bob: {role: viewer}}\n")
 	if c := get("POST", "/-/reload", "alice"); c != 200 {
 		t.Fatalf("reload: %d\n%s", c, log.String())
 	}
 	if c := get("GET", "/api/v1/tasks", "bob"); c != 200 {
 		t.Fatalf("bob after reload: %d", c)
+	}
+	if c := get("POST", "/-/reload", "bob"); c != 403 {
+		t.Fatalf("reload by a viewer: %d", c)
 	}
 	write(cfgFile, "teams: [{name: a}]\n") // invalid: a team without people
 	if c := get("POST", "/-/reload", "alice"); c != 500 {
@@ -323,5 +327,47 @@ func TestReloadUsersAndConfig(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "keeping the old config") {
 		t.Fatalf("failed reload not logged:\n%s", log.String())
+	}
+}
+
+// The server bounds header sizes and has every timeout set.
+func TestHTTPServerLimits(t *testing.T) {
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Fatalf("a timeout is unset: %+v", srv)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	for _, tc := range []struct {
+		name string
+		size int
+		code int
+	}{
+		{"small header", 1 << 10, 200},
+		{"header of 40 KiB", 40 << 10, 431},
+		{"query string of 61 KiB", -(61 << 10), 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := "http://" + l.Addr().String() + "/"
+			if tc.size < 0 {
+				u += "?pad=" + strings.Repeat("x", -tc.size)
+			}
+			req, _ := http.NewRequest("GET", u, nil)
+			if tc.size > 0 {
+				req.Header.Set("X-Pad", strings.Repeat("x", tc.size))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("%d, want %d", resp.StatusCode, tc.code)
+			}
+		})
 	}
 }

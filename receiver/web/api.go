@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -9,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/minefarm/cgminer-stack/receiver/repair"
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
@@ -100,34 +100,11 @@ func detailJSON(d store.Detail) taskJSON {
 	return j
 }
 
-// filterOf reads state, assignee, site, category and limit from the query string.
-func filterOf(r *http.Request, defLimit int) (store.Filter, error) {
-	q := r.URL.Query()
-	f := store.Filter{Assignee: q.Get("assignee"), Site: q.Get("site"), Category: q.Get("category"), Instance: q.Get("instance"), Limit: defLimit}
-	for _, v := range q["state"] {
-		if v == "" {
-			continue
-		}
-		st, err := task.ParseState(v)
-		if err != nil {
-			return f, err
-		}
-		f.States = append(f.States, st)
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 || n > 10000 {
-			return f, fmt.Errorf("%w: limit must be 1..10000", task.ErrInvalidInput)
-		}
-		f.Limit = n
-	}
-	return f, nil
-}
-
+// apiList is GET /api/v1/tasks: at most limit tasks (default 500, at most 1000), newest first.
 func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r, 500)
+	f, err := filterOf(r, true)
 	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, err.Error())
+		s.refuse(w, r, err)
 		return
 	}
 	ts, err := s.o.Store.ListTasks(r.Context(), f)
@@ -139,7 +116,25 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 	for i, t := range ts {
 		out[i] = toJSON(t)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": out})
+	s.writeBoundedJSON(w, map[string]any{"tasks": out})
+}
+
+// writeBoundedJSON encodes into a buffer of at most MaxPageBytes; a larger answer is refused.
+func (s *Server) writeBoundedJSON(w http.ResponseWriter, v any) {
+	buf := &capped{max: s.o.MaxPageBytes}
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		if errors.Is(err, errTooLarge) {
+			s.refused.WithLabelValues("answer_too_large").Inc()
+			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("the answer would exceed %d bytes; ask for fewer tasks (limit) or narrow the filter", s.o.MaxPageBytes))
+			return
+		}
+		s.o.Logger.Error("encode", "err", err)
+		writeJSONError(w, http.StatusInternalServerError, "cannot encode the answer")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (s *Server) storeError(w http.ResponseWriter, op string, err error) {
@@ -171,7 +166,7 @@ func (s *Server) apiGet(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "detail", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, detailJSON(d))
+	s.writeBoundedJSON(w, detailJSON(d))
 }
 
 // actionBody is the JSON body of POST /api/v1/tasks/{id}/{action}.
@@ -182,8 +177,6 @@ type actionBody struct {
 	Reason   string `json:"reason"`
 	Assignee string `json:"assignee"`
 }
-
-var actions = map[string]bool{"ack": true, "start": true, "fixed": true, "note": true, "assign": true, "cancel": true}
 
 func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 	action := r.PathValue("action")
@@ -197,37 +190,45 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A JSON content type cannot be sent cross-site without a CORS preflight, which we never grant.
-	var body actionBody
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "body too large")
-		return
-	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		writeJSONError(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json (an empty body is fine)")
 		return
 	}
+	var body actionBody
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.refused.WithLabelValues("body_too_large").Inc()
+			writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxActionBody))
+			return
+		}
+		writeJSONError(w, http.StatusBadRequest, "cannot read the body")
+		return
+	}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &body); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
+			writeJSONError(w, http.StatusBadRequest, "invalid JSON: "+truncate(err.Error(), 200))
 			return
 		}
 	}
-	a := repair.Action{Kind: action, Assignee: body.Assignee}
+	var text string
 	for _, t := range []string{body.Report, body.Note, body.Reason, body.Text} {
 		if t != "" {
-			a.Text = t
+			text = t
 			break
 		}
 	}
-	actor := userOf(r)
-	t, err := s.o.Service.Act(r.Context(), id, actor, a)
+	t, err := s.act(r, id, action, text, body.Assignee)
 	if err != nil {
 		code := status(err)
 		if code == http.StatusServiceUnavailable {
 			s.o.Logger.Error("action not stored", "task", id, "action", action, "err", err)
 			writeJSONError(w, code, "store unavailable")
 			return
+		}
+		if code == http.StatusBadRequest {
+			s.refused.WithLabelValues("bad_input").Inc()
 		}
 		writeJSONError(w, code, err.Error())
 		return

@@ -1,7 +1,7 @@
 package web
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -13,6 +13,8 @@ import (
 )
 
 var funcs = map[string]any{
+	// short bounds an alert-supplied string (title, label, annotation) as shown on a page.
+	"short": func(s string) string { return truncate(s, pageValue) },
 	"ago": func(t, now time.Time) string {
 		if t.IsZero() {
 			return "?"
@@ -54,7 +56,7 @@ var funcs = map[string]any{
 		if len(parts) == 0 {
 			return "no location"
 		}
-		return strings.Join(parts, " › ")
+		return truncate(strings.Join(parts, " › "), pageValue)
 	},
 	"labels": func(m map[string]string) string {
 		keys := make([]string, 0, len(m))
@@ -64,7 +66,7 @@ var funcs = map[string]any{
 		sort.Strings(keys)
 		parts := make([]string, len(keys))
 		for i, k := range keys {
-			parts[i] = k + "=" + m[k]
+			parts[i] = truncate(k+"="+m[k], pageValue)
 		}
 		return strings.Join(parts, " ")
 	},
@@ -76,6 +78,7 @@ var Categories = []string{"offline", "hashrate", "hashboard", "temperature", "fa
 type page struct {
 	Title  string
 	User   string
+	Role   string
 	CSRF   string
 	Return string
 	Now    time.Time
@@ -85,6 +88,7 @@ type card struct {
 	Task   task.Task
 	CSRF   string
 	Return string
+	Perm   perms
 }
 
 type section struct {
@@ -107,18 +111,22 @@ type boardPage struct {
 const (
 	activeLimit = 200
 	closedLimit = 20
+	// maxSites bounds the site choices of the filter.
+	maxSites = 500
 )
 
-// board is GET /: tasks by state, filtered by site, assignee, category and instance.
+// board is GET /: tasks by state, filtered by site, assignee, category and instance. Each state is
+// a section at most once (repeated state values are one filter), and the forms return to the
+// canonical filter, never to the raw request.
 func (s *Server) board(w http.ResponseWriter, r *http.Request) {
-	f, err := filterOf(r, 0)
+	f, err := filterOf(r, false)
 	if err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, err.Error())
+		s.refuse(w, r, err)
 		return
 	}
+	cfg := s.o.Config()
 	user := userOf(r)
-	p := boardPage{page: page{Title: "Tasks", User: user, CSRF: s.csrfToken(user), Return: r.URL.RequestURI(), Now: s.o.Now()},
-		States: task.States, Counts: map[string]int{}, Categories: Categories}
+	p := boardPage{page: s.pageFor(r, "Tasks", canonical(f)), States: task.States, Counts: map[string]int{}, Categories: Categories}
 	p.Filter.Site, p.Filter.Assignee, p.Filter.Category, p.Filter.Instance = f.Site, f.Assignee, f.Category, f.Instance
 	counts, err := s.o.Store.Counts(r.Context())
 	if err != nil {
@@ -129,7 +137,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 	sites := map[string]bool{}
 	for _, c := range counts {
 		p.Counts[string(c.State)] += c.N
-		if c.Site != "" {
+		if c.Site != "" && len(sites) < maxSites {
 			sites[c.Site] = true
 		}
 	}
@@ -162,19 +170,37 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 			ts, sec.More = ts[:limit], true
 		}
 		for _, t := range ts {
-			sec.Tasks = append(sec.Tasks, card{Task: t, CSRF: p.CSRF, Return: p.Return})
+			sec.Tasks = append(sec.Tasks, card{Task: t, CSRF: p.CSRF, Return: p.Return, Perm: permsFor(cfg, user, t)})
 		}
 		p.Sections = append(p.Sections, sec)
 	}
-	s.render(w, http.StatusOK, "board", p)
+	s.render(w, r, http.StatusOK, "board", p)
 }
 
-func (s *Server) render(w http.ResponseWriter, code int, name string, data any) {
+func (s *Server) pageFor(r *http.Request, title, ret string) page {
+	user := userOf(r)
+	p := page{Title: title, User: user, Return: ret, Now: s.o.Now()}
+	if user != "" {
+		p.CSRF = s.csrfToken(user)
+		p.Role = string(s.o.Config().RoleOf(user))
+	}
+	return p
+}
+
+// render executes a template into a buffer of at most MaxPageBytes: a page that would be larger is
+// refused, not built.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	var buf bytes.Buffer
-	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+	buf := &capped{max: s.o.MaxPageBytes}
+	if err := s.tmpl.ExecuteTemplate(buf, name, data); err != nil {
+		if errors.Is(err, errTooLarge) {
+			s.refused.WithLabelValues("answer_too_large").Inc()
+			s.o.Logger.Warn("page too large; refused", "template", name, "path", r.URL.Path, "max_bytes", s.o.MaxPageBytes)
+			http.Error(w, fmt.Sprintf("the page would exceed %d bytes; narrow the filter", s.o.MaxPageBytes), http.StatusInternalServerError)
+			return
+		}
 		s.o.Logger.Error("render", "template", name, "err", err)
 		http.Error(w, "cannot render the page", http.StatusInternalServerError)
 		return
@@ -190,13 +216,18 @@ type errorData struct {
 }
 
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	s.render(w, code, "error", errorData{page: page{Title: "Error", User: userOf(r), Return: safeReturn(r.PostFormValue("return"), "/")},
-		Code: code, Message: msg})
+	ret := "/"
+	if r.PostForm != nil { // only a form that was already read; never parse a body here
+		ret = safeReturn(r.PostForm.Get("return"), "/")
+	}
+	p := page{Title: "Error", User: userOf(r), Return: ret}
+	s.render(w, r, code, "error", errorData{page: p, Code: code, Message: truncate(msg, pageValue)})
 }
 
-// safeReturn keeps redirects on this site.
+// safeReturn keeps redirects on this site and short.
 func safeReturn(v, def string) string {
-	if v == "" || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") {
+	if v == "" || len(v) > maxQueryBytes+64 || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") ||
+		strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return def
 	}
 	return v

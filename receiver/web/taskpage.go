@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
@@ -10,12 +9,17 @@ import (
 type taskPage struct {
 	page
 	Task     task.Task
+	Perm     perms
 	Problems []task.Problem
-	Events   []task.Event
-	People   []string
+	// MoreProblems and EarlierEvents count what the page leaves out (the API has everything).
+	MoreProblems  int
+	Events        []task.Event
+	EarlierEvents int
+	People        []string
 }
 
-// taskPage is GET /tasks/{id}: the task with its problems, labels, history and links.
+// taskPage is GET /tasks/{id}: the task with its problems, labels, history and links; the first
+// pageProblems problems and the last pageEvents events.
 func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
@@ -33,24 +37,18 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, code, err.Error())
 		return
 	}
+	cfg := s.o.Config()
 	user := userOf(r)
-	p := taskPage{page: page{Title: "#" + r.PathValue("id") + " " + d.Task.Machine, User: user, CSRF: s.csrfToken(user),
-		Return: r.URL.Path, Now: s.o.Now()}, Task: d.Task, Problems: d.Problems, Events: d.Events}
-	people := map[string]bool{}
-	for _, t := range s.o.Config().Teams {
-		for _, m := range t.Members {
-			people[m] = true
-		}
-		if t.Lead != "" {
-			people[t.Lead] = true
-		}
+	p := taskPage{page: s.pageFor(r, "#"+r.PathValue("id")+" "+truncate(d.Task.Machine, 128), r.URL.Path),
+		Task: d.Task, Problems: d.Problems, Events: d.Events, Perm: permsFor(cfg, user, d.Task)}
+	if len(p.Problems) > pageProblems {
+		p.MoreProblems = len(p.Problems) - pageProblems
+		p.Problems = p.Problems[:pageProblems]
 	}
-	for u := range s.o.Users() {
-		people[u] = true
+	if len(p.Events) > pageEvents {
+		p.EarlierEvents = len(p.Events) - pageEvents
+		p.Events = p.Events[len(p.Events)-pageEvents:]
 	}
-	for u := range people {
-		p.People = append(p.People, u)
-	}
-	sort.Strings(p.People)
-	s.render(w, http.StatusOK, "task", p)
+	p.People = assigneesFor(cfg, user, d.Task)
+	s.render(w, r, http.StatusOK, "task", p)
 }

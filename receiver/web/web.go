@@ -21,14 +21,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v2"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/repair"
@@ -41,15 +40,21 @@ var templateFS embed.FS
 
 // Options wire a server.
 type Options struct {
-	Service  *repair.Service
-	Store    store.Store
-	Config   func() *config.Config
-	Users    func() map[string]string // user name → bcrypt hash; empty: no user can change anything
+	Service *repair.Service
+	Store   store.Store
+	Config  func() *config.Config
+	// Users are the web config's users (NewUsers); none: the board and API are read-only for
+	// anyone, nobody can change anything.
+	Users    func() *Users
 	Reload   func() error
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	Metrics  *repair.Metrics
 	Now      func() time.Time
+	// Login bounds sign-in work (zero: DefaultLoginLimits).
+	Login LoginLimits
+	// MaxPageBytes bounds a rendered page or JSON answer (0: 8 MiB).
+	MaxPageBytes int
 }
 
 // Server is the HTTP side of the receiver.
@@ -59,9 +64,9 @@ type Server struct {
 	csrfKey  []byte
 	requests *prometheus.CounterVec
 	alerts   *prometheus.CounterVec
-
-	authMu    sync.Mutex
-	authCache map[string]bool
+	denied   *prometheus.CounterVec
+	refused  *prometheus.CounterVec
+	auth     *authenticator
 }
 
 // New makes a server and registers the webhook metrics.
@@ -74,11 +79,21 @@ func New(o Options) (*Server, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("csrf key: %w", err)
 	}
-	s := &Server{o: o, tmpl: tmpl, csrfKey: key, authCache: map[string]bool{},
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if o.MaxPageBytes <= 0 {
+		o.MaxPageBytes = defaultMaxPage
+	}
+	s := &Server{o: o, tmpl: tmpl, csrfKey: key, auth: newAuthenticator(o.Login, o.Now),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_requests_total",
 			Help: "Webhook deliveries, by result."}, []string{"result"}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_alerts_total",
 			Help: "Alerts received through the webhook, by status."}, []string{"status"}),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_actions_denied_total",
+			Help: "Actions on tasks (and reloads) refused with 403 because the user's role does not allow them, by action."}, []string{"action"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_requests_refused_total",
+			Help: "Board, task page and API requests refused for their size or shape, by reason."}, []string{"reason"}),
 	}
 	for _, r := range []string{"ok", "bad_request", "unauthorized", "store_error", "too_large", "rejected_alerts"} {
 		s.requests.WithLabelValues(r)
@@ -86,11 +101,15 @@ func New(o Options) (*Server, error) {
 	s.alerts.WithLabelValues("firing")
 	s.alerts.WithLabelValues("resolved")
 	s.alerts.WithLabelValues("rejected")
-	if o.Registry != nil {
-		o.Registry.MustRegister(s.requests, s.alerts)
+	for a := range actions {
+		s.denied.WithLabelValues(a)
 	}
-	if s.o.Now == nil {
-		s.o.Now = func() time.Time { return time.Now().UTC() }
+	s.denied.WithLabelValues("reload")
+	for _, r := range []string{"query_too_long", "bad_query", "body_too_large", "bad_input", "answer_too_large"} {
+		s.refused.WithLabelValues(r)
+	}
+	if o.Registry != nil {
+		o.Registry.MustRegister(s.requests, s.alerts, s.denied, s.refused, s.auth.failures, s.auth.throttled)
 	}
 	return s, nil
 }
@@ -116,7 +135,7 @@ func (s *Server) Handler() http.Handler {
 	auth.HandleFunc("POST /api/v1/tasks/{id}/{action}", s.apiAction)
 	auth.HandleFunc("POST /-/reload", s.reload)
 	cop := http.NewCrossOriginProtection()
-	protected := cop.Handler(s.basicAuth(auth))
+	protected := s.bounded(cop.Handler(s.basicAuth(auth)))
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/alerts", open)
@@ -125,6 +144,32 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/metrics", open)
 	mux.Handle("/", protected)
 	return mux
+}
+
+// bounded refuses an overlong query string before any other work (sign-in included).
+func (s *Server) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkQuery(r); err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuse answers a request refused for its shape or size: JSON on the API, an error page elsewhere.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	code := queryStatus(err)
+	reason := "bad_query"
+	if code == http.StatusRequestURITooLong {
+		reason = "query_too_long"
+	}
+	s.refused.WithLabelValues(reason).Inc()
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeJSONError(w, code, err.Error())
+		return
+	}
+	s.errorPage(w, r, code, err.Error())
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +184,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if user := userOf(r); s.o.Config().RoleOf(user) != config.Admin {
+		s.denied.WithLabelValues("reload").Inc()
+		http.Error(w, fmt.Sprintf("%s may not reload the configuration: admins only", user), http.StatusForbidden)
+		return
+	}
 	if s.o.Reload == nil {
 		http.Error(w, "reload not supported", http.StatusNotImplemented)
 		return
@@ -158,13 +208,12 @@ func userOf(r *http.Request) string {
 	return u
 }
 
-// fakeHash keeps the time of a check for an unknown user the same as for a known one.
-const fakeHash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
-
+// basicAuth lets a request through with a checked user. Failed sign-ins are throttled per address
+// and per user name (429 with Retry-After, before any bcrypt work); bcrypt runs on a bounded pool.
 func (s *Server) basicAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		users := s.o.Users()
-		if len(users) == 0 {
+		if users.Len() == 0 {
 			// Reading is open when no users are configured; changing anything needs a user.
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				http.Error(w, "no users configured: set basic_auth_users in --web.config.file to act on tasks", http.StatusForbidden)
@@ -174,33 +223,26 @@ func (s *Server) basicAuth(next http.Handler) http.Handler {
 			return
 		}
 		user, pass, ok := r.BasicAuth()
-		if !ok || !s.checkPassword(users, user, pass) {
+		v := denied
+		var retry time.Duration
+		if ok {
+			v, retry = s.auth.check(r.Context(), users, r.RemoteAddr, user, pass)
+		}
+		switch v {
+		case allowed:
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, user)))
+		case throttled:
+			s.o.Logger.Warn("sign-in throttled", "remote", r.RemoteAddr, "user", truncate(user, maxUserLen), "retry_after", retry)
+			retryAfter(w, retry)
+			http.Error(w, "too many failed sign-ins; try again later", http.StatusTooManyRequests)
+		case busy:
+			retryAfter(w, retry)
+			http.Error(w, "too many sign-ins being checked; try again", http.StatusTooManyRequests)
+		default:
 			w.Header().Set("WWW-Authenticate", `Basic realm="repair_receiver", charset="UTF-8"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, user)))
 	})
-}
-
-func (s *Server) checkPassword(users map[string]string, user, pass string) bool {
-	hash, known := users[user]
-	if !known {
-		hash = fakeHash
-	}
-	sum := sha256.Sum256([]byte(user + "\x00" + hash + "\x00" + pass))
-	key := hex.EncodeToString(sum[:])
-	s.authMu.Lock()
-	defer s.authMu.Unlock()
-	if ok, hit := s.authCache[key]; hit {
-		return ok
-	}
-	ok := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pass)) == nil && known
-	if len(s.authCache) > 10000 {
-		clear(s.authCache)
-	}
-	s.authCache[key] = ok
-	return ok
 }
 
 // csrfToken is bound to the user and this process: HMAC(key, user).
@@ -219,6 +261,8 @@ func (s *Server) validCSRF(r *http.Request) bool {
 // status maps an error to an HTTP status.
 func status(err error) int {
 	switch {
+	case errors.Is(err, repair.ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, task.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, task.ErrInvalidTransition):
@@ -233,15 +277,17 @@ func status(err error) int {
 // WebConfig is what the receiver reads from --web.config.file itself: the users. TLS settings are
 // handed to exporter-toolkit.
 type WebConfig struct {
-	Users map[string]string
+	Users *Users
 	TLS   *toolkit.TLSConfig
 	Path  string
 }
 
-// LoadWebConfig validates the file with exporter-toolkit and reads its users and TLS settings.
+// LoadWebConfig validates the file with exporter-toolkit and reads its users and TLS settings. The
+// dummy hash for unknown user names is made here, once per load, at the users' highest cost.
 func LoadWebConfig(path string) (*WebConfig, error) {
 	if path == "" {
-		return &WebConfig{Users: map[string]string{}}, nil
+		u, _ := NewUsers(nil)
+		return &WebConfig{Users: u}, nil
 	}
 	if err := toolkit.Validate(path); err != nil {
 		return nil, fmt.Errorf("web config %s: %w", path, err)
@@ -257,10 +303,15 @@ func LoadWebConfig(path string) (*WebConfig, error) {
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return nil, fmt.Errorf("web config %s: %w", path, err)
 	}
-	out := &WebConfig{Users: map[string]string{}, Path: path}
+	hashes := map[string]string{}
 	for u, h := range c.Users {
-		out.Users[u] = string(h)
+		hashes[u] = string(h)
 	}
+	users, err := NewUsers(hashes)
+	if err != nil {
+		return nil, fmt.Errorf("web config %s: %w", path, err)
+	}
+	out := &WebConfig{Users: users, Path: path}
 	if c.TLSConfig.IsEnabled() {
 		tc := c.TLSConfig
 		tc.SetDirectory(filepath.Dir(path))
