@@ -140,13 +140,15 @@ func startFarm(t *testing.T, model string, n int) *simFarm {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); f.Close() })
-	cfg, err := config.Parse([]byte(`
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+allowed_targets: [127.0.0.0/8]
+allowed_ports: [%d]
 modules:
   default:
     timeout: 1500ms
     expect:
       pools: [{url: 'stratum\+tcp://pool\.example\.com:3333', user: 'farm\..*'}]
-`))
+`, port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,12 +419,14 @@ func TestDiscoveryFindsTheSimulatedFarm(t *testing.T) {
 	defer f.Close()
 	state := filepath.Join(t.TempDir(), "inventory.json")
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+allowed_targets: [127.0.0.0/8]
+allowed_ports: [%[1]d]
 discovery:
-  port: %d
+  port: %[1]d
   timeout: 1s
   rate: 5000
   concurrency: 128
-  sites: [{name: farm, ranges: [%s]}]
+  sites: [{name: farm, ranges: [%[2]s]}]
 `, port, prefix)))
 	if err != nil {
 		t.Fatal(err)

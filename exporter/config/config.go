@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,8 +33,15 @@ const DefaultModule = "default"
 type Config struct {
 	Modules map[string]*Module `yaml:"modules"`
 	// AllowedTargets are the ranges the exporter may contact. When the key is absent, the private
-	// ranges where miners live (RFC 1918, CGNAT, loopback, IPv6 ULA) are allowed and nothing else.
-	AllowedTargets []Prefix   `yaml:"allowed_targets"`
+	// ranges where miners live (RFC 1918, CGNAT 100.64/10, IPv6 ULA) are allowed and nothing else;
+	// loopback only when listed.
+	AllowedTargets []Prefix `yaml:"allowed_targets"`
+	// AllowedPorts are the ports a target may name besides its module's own `port` (none by
+	// default: a probe, or a discovery site, reaches only its module's port).
+	AllowedPorts []int `yaml:"allowed_ports,omitempty"`
+	// AllowHostnames lets a target be a DNS name, resolved before the allowlist check. Off by
+	// default: targets are IP literals, so a caller cannot make the exporter send DNS queries.
+	AllowHostnames bool       `yaml:"allow_hostnames,omitempty"`
 	Discovery      *Discovery `yaml:"discovery,omitempty"`
 }
 
@@ -135,8 +143,16 @@ func (m *Module) validate(name string) error {
 	return nil
 }
 
-// DefaultAllowed are the ranges allowed when the config names none.
-var DefaultAllowed = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "fc00::/7", "::1/128"}
+// DefaultAllowed are the ranges allowed when the config names none: where miners live. Loopback
+// is not among them (a probe of the exporter's own host would reach its local services); a
+// config that needs it (the simulated farm) lists it.
+var DefaultAllowed = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"}
+
+// PortAllowed reports whether a target of module m may name port: m's own port, or one that
+// allowed_ports lists.
+func (c *Config) PortAllowed(m *Module, port int) bool {
+	return (m != nil && port == m.Port) || slices.Contains(c.AllowedPorts, port)
+}
 
 // Allowed reports whether the exporter may contact addr.
 func (c *Config) Allowed(addr netip.Addr) bool {
@@ -181,6 +197,11 @@ func Parse(data []byte) (*Config, error) {
 		m.setDefaults()
 		if err := m.validate(name); err != nil {
 			return nil, err
+		}
+	}
+	for _, p := range c.AllowedPorts {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("allowed_ports: port %d out of range", p)
 		}
 	}
 	if c.AllowedTargets == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,6 +139,13 @@ func (d *Discovery) validate(c *Config) error {
 				return fmt.Errorf("site %q: unknown module %q", s.Name, s.Module)
 			}
 		}
+		// /sd names the site's port with whichever module a found miner gets: each must allow it,
+		// or /probe would refuse the target (the same port rule as a probe's).
+		for _, name := range SiteModules(d, s) {
+			if m := c.Modules[name]; !c.PortAllowed(m, s.Port) {
+				return fmt.Errorf("site %q: port %d is not allowed for module %q (its port is %d; allowed_ports lists others)", s.Name, s.Port, name, m.Port)
+			}
+		}
 		for k := range s.Labels {
 			if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
 				return fmt.Errorf("site %q: bad label name %q", s.Name, k)
@@ -160,6 +168,22 @@ func (d *Discovery) validate(c *Config) error {
 		return fmt.Errorf("the ranges hold %d addresses, more than the %d a scan may cover", total, MaxScanAddresses)
 	}
 	return nil
+}
+
+// SiteModules are the modules a miner found at site s may get: the site's (or the default) and
+// every modules_by_model entry's.
+func SiteModules(d *Discovery, s *Site) []string {
+	first := s.Module
+	if first == "" {
+		first = DefaultModule
+	}
+	out := []string{first}
+	for _, mm := range d.ModulesByModel {
+		if !slices.Contains(out, mm.Module) {
+			out = append(out, mm.Module)
+		}
+	}
+	return out
 }
 
 // sameAllowedPrefix checks that one allowed prefix holds the whole range.

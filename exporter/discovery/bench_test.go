@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -21,8 +22,10 @@ func BenchmarkScanSlash16(b *testing.B) {
 		rate = r
 	}
 	d, _ := newDiscoverer(b, fmt.Sprintf(`
+allowed_targets: [127.0.0.0/8]
+allowed_ports: [%[1]d]
 discovery:
-  port: %d
+  port: %[1]d
   timeout: 1s
   rate: %s
   concurrency: 256
@@ -40,4 +43,26 @@ discovery:
 		b.Fatalf("found %d miners, want 256", n)
 	}
 	b.ReportMetric(65536/b.Elapsed().Seconds()*float64(b.N), "addr/s")
+}
+
+// BenchmarkSD serves /sd for 4,000 miners, the encoding cached (as Prometheus polls it) or
+// rebuilt (after every change).
+func BenchmarkSD(b *testing.B) {
+	d, _ := newDiscoverer(b, "allowed_targets: [127.0.0.0/8]\ndiscovery: {sites: [{name: a, ranges: [127.83.0.0/20]}]}", "")
+	now := time.Now()
+	for i := range 4000 {
+		addr := fmt.Sprintf("127.83.%d.%d:4028", i/256, i%256)
+		d.inv[addr] = &Entry{Address: addr, Site: "a", Module: "default", Rack: fmt.Sprint(i / 40), FirstSeen: now, LastSeen: now}
+	}
+	for _, changed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "cached", true: "rebuilt"}[changed], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if changed {
+					d.changed()
+				}
+				d.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/sd", nil))
+			}
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,8 +55,13 @@ type Discoverer struct {
 	stateFile string
 	now       func() time.Time
 
-	mu        sync.RWMutex
-	inv       map[string]*Entry
+	mu  sync.RWMutex
+	inv map[string]*Entry
+	// gen counts changes to what /sd lists; sd is its encoding at sdGen.
+	gen       atomic.Uint64
+	sdMu      sync.Mutex
+	sd        []byte
+	sdGen     uint64
 	wake      chan struct{}
 	lastScan  time.Time
 	scanMu    sync.Mutex
@@ -157,6 +164,10 @@ func (d *Discoverer) Scan(ctx context.Context) error {
 	stopped := false
 feed:
 	for _, s := range dc.Sites {
+		if !sitePortAllowed(cfg, s) { // validated already; checked again at the point of contact
+			d.logger.Warn("not scanning a site on a port its modules do not allow", "site", s.Name, "port", s.Port)
+			continue
+		}
 		for _, r := range s.Ranges {
 			r.Each(func(a netip.Addr) bool {
 				if !cfg.Allowed(a) { // validated already; checked again at the point of contact
@@ -209,12 +220,28 @@ feed:
 // identify is what a miner is asked once it answered the cheap request.
 var identify = []cgminer.Command{cgminer.Version, cgminer.Stats, cgminer.DevDetails, cgminer.Summary}
 
+// sitePortAllowed reports whether every module a miner found at s may get allows s's port, so
+// /probe accepts what /sd lists.
+func sitePortAllowed(cfg *config.Config, s *config.Site) bool {
+	for _, name := range config.SiteModules(cfg.Discovery, s) {
+		if !cfg.PortAllowed(cfg.Modules[name], s.Port) {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
 	dc := cfg.Discovery
 	addr := net.JoinHostPort(j.addr.String(), strconv.Itoa(j.site.Port))
+	// Replies are capped as the site's module caps them.
+	var o cgminer.Options
+	if m := cfg.Modules[config.SiteModules(dc, j.site)[0]]; m != nil {
+		o.MaxReplyBytes = m.MaxReplyBytes
+	}
 	d.scanned.Inc()
 	cctx, cancel := context.WithTimeout(ctx, dc.Timeout)
-	res := d.client.QueryAll(cctx, addr, []cgminer.Command{cgminer.Version}, cgminer.Options{})
+	res := d.client.QueryAll(cctx, addr, []cgminer.Command{cgminer.Version}, o)
 	cancel()
 	if res.Err() != nil {
 		if rep, ok := res.Replies["version"]; !ok || rep == nil {
@@ -223,7 +250,8 @@ func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
 	}
 	d.found.Inc()
 	cctx, cancel = context.WithTimeout(ctx, 2*dc.Timeout)
-	full := d.client.QueryAll(cctx, addr, identify, cgminer.Options{Join: true})
+	o.Join = true
+	full := d.client.QueryAll(cctx, addr, identify, o)
 	cancel()
 	for k, v := range res.Replies {
 		if _, ok := full.Replies[k]; !ok {
@@ -250,7 +278,11 @@ func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
 		d.inv[addr] = e
 		d.logger.Info("found miner", "address", addr, "site", j.site.Name, "model", snap.Model, "firmware", snap.Firmware)
 	}
-	e.Site, e.Rack, e.Labels = j.site.Name, j.site.Rack.Rack(j.addr), j.site.Labels
+	rack := j.site.Rack.Rack(j.addr)
+	if !ok || e.Site != j.site.Name || e.Rack != rack || e.Module != module || !maps.Equal(e.Labels, j.site.Labels) {
+		d.gen.Add(1)
+	}
+	e.Site, e.Rack, e.Labels = j.site.Name, rack, j.site.Labels
 	if snap.Model != "" || e.Model == "" {
 		e.Model = snap.Model
 	}
@@ -268,9 +300,13 @@ func (d *Discoverer) forget(cfg *config.Config) {
 		if site == nil || now.Sub(e.LastSeen) > cfg.Discovery.ForgetAfter {
 			d.logger.Info("forgetting miner", "address", k, "last_seen", e.LastSeen)
 			delete(d.inv, k)
+			d.gen.Add(1)
 			continue
 		}
-		e.Site = site.Name
+		if e.Site != site.Name {
+			e.Site = site.Name
+			d.gen.Add(1)
+		}
 	}
 }
 
@@ -334,10 +370,26 @@ type targetGroup struct {
 	Labels  map[string]string `json:"labels"`
 }
 
+// changed marks what /sd lists as changed.
+func (d *Discoverer) changed() { d.gen.Add(1) }
+
 // ServeHTTP serves the inventory in Prometheus's HTTP SD format: targets grouped by their label
 // set, each with site, rack, the site's labels and __param_module. Miners that stopped answering
-// stay listed (so MinerOffline fires for them) until forget_after has passed.
+// stay listed (so MinerOffline fires for them) until forget_after has passed. The encoding is
+// kept until the listing changes: polling /sd costs a copy, not a sort and an encode of the farm.
 func (d *Discoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	gen := d.gen.Load()
+	d.sdMu.Lock()
+	if d.sd == nil || d.sdGen != gen {
+		d.sd, d.sdGen = d.encodeSD(), gen
+	}
+	body := d.sd
+	d.sdMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}
+
+func (d *Discoverer) encodeSD() []byte {
 	groups := map[string]*targetGroup{}
 	var keys []string
 	for _, e := range d.Inventory() {
@@ -362,8 +414,12 @@ func (d *Discoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range keys {
 		out = append(out, groups[k])
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	b, err := json.Marshal(out)
+	if err != nil { // strings and maps of strings: cannot happen
+		d.logger.Error("encoding /sd", "err", err)
+		return []byte("[]\n")
+	}
+	return append(b, '\n')
 }
 
 // instance is the target as Prometheus should name it: the IP alone for the default port.
@@ -413,6 +469,7 @@ func (d *Discoverer) load() error {
 		e := st.Miners[i]
 		d.inv[e.Address] = &e
 	}
+	d.gen.Add(1)
 	d.logger.Info("loaded discovery inventory", "file", d.stateFile, "miners", len(st.Miners))
 	return nil
 }

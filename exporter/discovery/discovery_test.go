@@ -135,9 +135,11 @@ func TestScanFindsMinersAmongEmptyAddresses(t *testing.T) {
 	f.add("127.78.1.200", luxos(t))
 	state := filepath.Join(t.TempDir(), "inventory.json")
 	yml := fmt.Sprintf(`
+allowed_targets: [127.0.0.0/8]
+allowed_ports: [%[1]d]
 modules: {s19: {dialect: antminer}}
 discovery:
-  port: %d
+  port: %[1]d
   timeout: 500ms
   rate: 5000
   concurrency: 64
@@ -205,8 +207,10 @@ discovery:
 func TestScanRateLimit(t *testing.T) {
 	f := newFarm(t, "127.79.0.1")
 	d, _ := newDiscoverer(t, fmt.Sprintf(`
+allowed_targets: [127.0.0.0/8]
+allowed_ports: [%[1]d]
 discovery:
-  port: %d
+  port: %[1]d
   timeout: 200ms
   rate: 100
   concurrency: 64
@@ -236,5 +240,76 @@ func TestInstanceName(t *testing.T) {
 		if got := instance(in); got != want {
 			t.Errorf("instance(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// A scan follows the probe's rules at the point of contact: the site's port must be one its
+// modules allow (checked again after validation, as the address is), and replies are capped by
+// the module's max_reply_bytes.
+func TestScanTargetRules(t *testing.T) {
+	f := newFarm(t, "127.82.0.1")
+	f.add("127.82.0.10", s19(t))
+	tests := []struct {
+		name  string
+		yml   string
+		edit  func(c *config.Config) // after validation, as a bug elsewhere might leave it
+		found int
+	}{
+		{name: "allowed port", yml: "allowed_ports: [%d]\n", found: 1},
+		{name: "port no longer allowed", yml: "allowed_ports: [%d]\n", edit: func(c *config.Config) { c.AllowedPorts = nil }, found: 0},
+		{name: "reply over max_reply_bytes", yml: "allowed_ports: [%d]\nmodules: {default: {max_reply_bytes: 100}}\n", found: 0},
+		{name: "reply under max_reply_bytes", yml: "allowed_ports: [%d]\nmodules: {default: {max_reply_bytes: 4096}}\n", found: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			yml := fmt.Sprintf("allowed_targets: [127.0.0.0/8]\n"+tc.yml+`
+discovery:
+  port: %d
+  timeout: 500ms
+  sites: [{name: a, ranges: [127.82.0.8-127.82.0.12]}]
+`, f.port, f.port)
+			d, cfg := newDiscoverer(t, yml, "")
+			if tc.edit != nil {
+				tc.edit(cfg)
+			}
+			if err := d.Scan(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(d.Inventory()); n != tc.found {
+				t.Errorf("found %d miners, want %d", n, tc.found)
+			}
+		})
+	}
+}
+
+// /sd is encoded once per change of what it lists, not once per request: a client polling it
+// cannot make the exporter re-sort and re-encode the whole inventory each time.
+func TestSDCached(t *testing.T) {
+	d, _ := newDiscoverer(t, "allowed_targets: [127.0.0.0/8]\ndiscovery: {sites: [{name: a, ranges: [127.83.0.0/20]}]}", "")
+	now := time.Now()
+	for i := range 4000 {
+		addr := fmt.Sprintf("127.83.%d.%d:4028", i/256, i%256)
+		d.inv[addr] = &Entry{Address: addr, Site: "a", Module: "default", FirstSeen: now, LastSeen: now}
+	}
+	d.changed()
+	first := httptest.NewRecorder()
+	d.ServeHTTP(first, httptest.NewRequest("GET", "/sd", nil))
+	allocs := testing.AllocsPerRun(20, func() {
+		d.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/sd", nil))
+	})
+	if allocs > 100 {
+		t.Errorf("/sd of 4000 miners: %.0f allocations per request, want it served from the cache", allocs)
+	}
+	var groups []sdGroup
+	if err := json.Unmarshal(first.Body.Bytes(), &groups); err != nil || len(groups) != 1 || len(groups[0].Targets) != 4000 {
+		t.Fatalf("/sd: %v, %d groups", err, len(groups))
+	}
+	// A change shows at the next request.
+	d.mu.Lock()
+	d.inv["127.83.15.1:4028"] = &Entry{Address: "127.83.15.1:4028", Site: "a", Module: "other", FirstSeen: now, LastSeen: now}
+	d.mu.Unlock()
+	d.changed()
+	if got := sd(t, d); got["127.83.15.1"]["__param_module"] != "other" {
+		t.Errorf("a new miner is not in /sd: %v", got["127.83.15.1"])
 	}
 }
