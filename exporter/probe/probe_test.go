@@ -105,6 +105,22 @@ func s19(t *testing.T) *fakeMiner {
 	}}
 }
 
+// onLoopback prefixes a config with what a test on loopback needs: loopback is not among the
+// default allowed ranges, and the fake miners' ports are not the modules' 4028.
+func onLoopback(yml string, addrs ...string) string {
+	return "allowed_targets: [127.0.0.0/8]\n" + withPorts(yml, addrs...)
+}
+
+// withPorts prefixes a config with allowed_ports naming the ports of addrs.
+func withPorts(yml string, addrs ...string) string {
+	var ports []string
+	for _, a := range addrs {
+		_, p, _ := net.SplitHostPort(a)
+		ports = append(ports, p)
+	}
+	return "allowed_ports: [" + strings.Join(ports, ", ") + "]\n" + yml
+}
+
 func testConfig(t *testing.T, yml string) *config.Config {
 	t.Helper()
 	c, err := config.Parse([]byte(yml))
@@ -115,8 +131,12 @@ func testConfig(t *testing.T, yml string) *config.Config {
 }
 
 func newHandler(t *testing.T, cfg *config.Config) (*Handler, *prometheus.Registry) {
+	return newHandlerOpts(t, cfg, Options{TimeoutOffset: 500 * time.Millisecond})
+}
+
+func newHandlerOpts(t *testing.T, cfg *config.Config, o Options) (*Handler, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	h := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, Options{TimeoutOffset: 500 * time.Millisecond})
+	h := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, o)
 	return h, reg
 }
 
@@ -144,12 +164,12 @@ func metricValue(body, series string) (string, bool) {
 
 func TestProbeS19(t *testing.T) {
 	addr := startMiner(t, s19(t))
-	cfg := testConfig(t, `
+	cfg := testConfig(t, onLoopback(`
 modules:
   default:
     expect:
       pools: [{url: 'stratum\+tcp://btc\.global\.luxor\.tech:700', user: 'satokierepair\..*'}]
-`)
+`, addr))
 	h, reg := newHandler(t, cfg)
 	resp, body := get(t, h, "target="+addr, nil)
 	if resp.StatusCode != 200 {
@@ -203,7 +223,7 @@ func TestProbeFailures(t *testing.T) {
 			if tc.miner != nil {
 				addr = startMiner(t, tc.miner)
 			}
-			h, _ := newHandler(t, testConfig(t, "modules: {default: {timeout: 5s}}"))
+			h, _ := newHandler(t, testConfig(t, onLoopback("modules: {default: {timeout: 5s}}", addr)))
 			start := time.Now()
 			resp, body := get(t, h, "target="+addr, tc.header)
 			if took := time.Since(start); took > tc.within {
@@ -240,7 +260,7 @@ func TestProbeCoalescing(t *testing.T) {
 	m := s19(t)
 	m.delay = 200 * time.Millisecond
 	addr := startMiner(t, m)
-	h, _ := newHandler(t, testConfig(t, "modules: {default: {dialect: antminer}}"))
+	h, _ := newHandler(t, testConfig(t, onLoopback("modules: {default: {dialect: antminer}}", addr)))
 	var wg sync.WaitGroup
 	bodies := make([]string, 8)
 	for i := range bodies {
@@ -270,7 +290,7 @@ func TestProbeFamilyCache(t *testing.T) {
 		m.replies[c] = fixture(t, dir+c+"_sorted.json")
 	}
 	addr := startMiner(t, m)
-	h, _ := newHandler(t, testConfig(t, ""))
+	h, _ := newHandler(t, testConfig(t, onLoopback("", addr)))
 	_, body := get(t, h, "target="+addr, nil)
 	if v, _ := metricValue(body, "cgminer_power_watts"); v != "1051" {
 		t.Fatalf("first probe did not fetch LuxOS power: %q", v)
@@ -287,7 +307,7 @@ func TestProbeFamilyCache(t *testing.T) {
 
 func TestProbeDebug(t *testing.T) {
 	addr := startMiner(t, s19(t))
-	h, _ := newHandler(t, testConfig(t, ""))
+	h, _ := newHandler(t, testConfig(t, onLoopback("", addr)))
 	resp, body := get(t, h, "target="+addr+"&debug=true", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "Logs for the probe") || !strings.Contains(body, "Antminer S19 Pro") ||
 		!strings.Contains(body, "cgminer_up 1") || !strings.Contains(body, `request "version+summary+pools+stats+devs+devdetails"`) {
@@ -302,7 +322,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Fatal("promtool not found: install Debian's prometheus package (make tools)")
 	}
 	addr := startMiner(t, s19(t))
-	h, _ := newHandler(t, testConfig(t, `modules: {default: {expect: {pools: [{url: 'x'}]}}}`))
+	h, _ := newHandler(t, testConfig(t, onLoopback(`modules: {default: {expect: {pools: [{url: 'x'}]}}}`, addr)))
 	_, body := get(t, h, "target="+addr, nil)
 	out, err := runWithInput(promtool, body, "check", "metrics")
 	if err != nil || strings.TrimSpace(out) != "" {

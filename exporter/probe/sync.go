@@ -8,35 +8,54 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
 )
 
-// flightGroup lets concurrent callers with the same key share one call's outcome.
+// flightGroup lets concurrent callers with the same key share one run. A run has its leader's
+// deadline and is detached from the leader's cancellation (a client that hangs up does not fail
+// the others); each caller waits only until its own deadline.
 type flightGroup struct {
 	mu sync.Mutex
 	m  map[string]*flight
 }
 
 type flight struct {
-	done chan struct{}
-	out  *Outcome
+	deadline time.Time
+	done     chan struct{}
+	out      *Outcome
 }
 
-func (g *flightGroup) do(key string, fn func() *Outcome) *Outcome {
-	g.mu.Lock()
-	if f, ok := g.m[key]; ok {
-		g.mu.Unlock()
-		<-f.done
-		return f.out
+// do returns the outcome of the run in flight for key, or of fn run now under ctx's deadline,
+// with the deadline that run had. With outlast, a run whose deadline is earlier than ctx's is not
+// joined: the caller starts its own, which later callers join. The error is ctx's when it ended
+// while waiting.
+func (g *flightGroup) do(ctx context.Context, key string, outlast bool, fn func(context.Context) *Outcome) (*Outcome, time.Time, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		panic("flightGroup.do without a deadline")
 	}
-	f := &flight{done: make(chan struct{})}
-	g.m[key] = f
+	g.mu.Lock()
+	if f, ok := g.m[key]; ok && (!outlast || !f.deadline.Before(deadline)) {
+		g.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.out, f.deadline, nil
+		case <-ctx.Done():
+			return nil, f.deadline, ctx.Err()
+		}
+	}
+	f := &flight{deadline: deadline, done: make(chan struct{})}
+	g.m[key] = f // over a shorter run (outlast), whose callers keep waiting for it
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
-		delete(g.m, key)
+		if g.m[key] == f {
+			delete(g.m, key)
+		}
 		g.mu.Unlock()
 		close(f.done)
 	}()
-	f.out = fn()
-	return f.out
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	f.out = fn(rctx)
+	return f.out, deadline, nil
 }
 
 // keyedSem bounds concurrent holders per key; entries live only while held or awaited.
