@@ -36,19 +36,75 @@ func main() {
 	os.Exit(run())
 }
 
-// webConfigHasUsers reports whether the exporter-toolkit web config names basic-auth users.
-func webConfigHasUsers(file string) bool {
+// webConfigUsers returns the basic-auth users the exporter-toolkit web config names now (nil
+// when there is no file, it cannot be read, or it names none).
+func webConfigUsers(file string) map[string]string {
 	if file == "" {
-		return false
+		return nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return false
+		return nil
 	}
 	var wc struct {
 		Users map[string]string `yaml:"basic_auth_users"`
 	}
-	return yaml.Unmarshal(b, &wc) == nil && len(wc.Users) > 0
+	if yaml.Unmarshal(b, &wc) != nil {
+		return nil
+	}
+	return wc.Users
+}
+
+// reloadHandler serves POST /-/reload. A mutating endpoint: a browser's cross-origin request is
+// refused (403), so a page the operator visits cannot reload the exporter; otherwise a local
+// caller may reload, and one from another host only while the web config (read at each request,
+// as exporter-toolkit reads it to authenticate) names basic-auth users and the caller came as one
+// of them.
+func reloadHandler(webConfigFile string, reload func() error) http.Handler {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fromLoopback(r) {
+			user, _, ok := r.BasicAuth()
+			if _, known := webConfigUsers(webConfigFile)[user]; !ok || !known {
+				http.Error(w, "reload from another host needs basic_auth_users in --web.config.file (or send SIGHUP)", http.StatusForbidden)
+				return
+			}
+		}
+		if err := reload(); err != nil {
+			http.Error(w, fmt.Sprintf("reload failed: %v", err), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "config reloaded")
+	})
+	return http.NewCrossOriginProtection().Handler(h)
+}
+
+// maxModuleTimeout is the longest timeout config accepts for a module.
+const maxModuleTimeout = 5 * time.Minute
+
+// newServer is the HTTP server with every timeout set: slow or idle clients cannot hold
+// connections (and file descriptors) open. WriteTimeout outlasts the longest probe; /probe sets
+// its own write deadline from the probe's, and every other endpoint has responseTimeout.
+func newServer(h http.Handler, timeoutOffset time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           writeDeadline(h, responseTimeout),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      maxModuleTimeout + timeoutOffset + time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
+
+// responseTimeout is how long a response other than a probe's may take to be written.
+const responseTimeout = time.Minute
+
+// writeDeadline gives each request a write deadline d from its start; a handler may move it
+// (the probe handler does, to its probe's deadline).
+func writeDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		h.ServeHTTP(w, r)
+	})
 }
 
 func fromLoopback(r *http.Request) bool {
@@ -67,6 +123,8 @@ func run() int {
 		configCheck   = app.Flag("config.check", "Check the configuration file and exit.").Bool()
 		maxConcurrent = app.Flag("probe.max-concurrent", "Probes talking to miners at once.").Default("1024").Int()
 		timeoutOffset = app.Flag("probe.timeout-offset", "Taken off Prometheus's scrape timeout so the answer arrives in time.").Default("500ms").Duration()
+		debugRate     = app.Flag("probe.debug-rate", "debug=true probes per second, all clients together (429 beyond); 0 turns them off.").Default("1").Float64()
+		debugBurst    = app.Flag("probe.debug-burst", "debug=true probes allowed at once above --probe.debug-rate.").Default("5").Int()
 		stateFile     = app.Flag("discovery.state-file", "Where the discovery inventory persists across restarts.").Default("cgminer_inventory.json").String()
 		toolkitFlags  = kingpinflag.AddFlags(app, ":9154")
 	)
@@ -79,6 +137,13 @@ func run() int {
 		return 2
 	}
 	logger := promslog.New(promslogConfig)
+	if !(*debugRate >= 0) || *debugBurst < 1 || *timeoutOffset < 0 || *timeoutOffset > time.Minute {
+		fmt.Fprintln(os.Stderr, "--probe.debug-rate must be ≥ 0, --probe.debug-burst ≥ 1, --probe.timeout-offset 0 to 1m")
+		return 2
+	}
+	if *debugRate == 0 {
+		*debugRate = -1 // probe.Options: negative is off, 0 the default
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -95,7 +160,8 @@ func run() int {
 	logger.Info("starting cgminer_exporter", "version", version.Info(), "build_context", version.BuildContext())
 
 	client := &cgminer.Client{}
-	handler := probe.New(sc.Get, client, logger, reg, probe.Options{MaxConcurrent: *maxConcurrent, TimeoutOffset: *timeoutOffset})
+	handler := probe.New(sc.Get, client, logger, reg, probe.Options{MaxConcurrent: *maxConcurrent, TimeoutOffset: *timeoutOffset,
+		DebugRate: *debugRate, DebugBurst: *debugBurst})
 	disc := discovery.New(sc.Get, client, logger, reg, *stateFile)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -126,20 +192,7 @@ func run() int {
 	mux.Handle("GET /probe", handler)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("GET /sd", disc)
-	authUsers := webConfigHasUsers(*toolkitFlags.WebConfigFile)
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		// A mutating endpoint: with basic_auth_users in --web.config.file the toolkit has already
-		// authenticated the caller; without them only a local caller may reload.
-		if !authUsers && !fromLoopback(r) {
-			http.Error(w, "reload from another host needs basic_auth_users in --web.config.file (or send SIGHUP)", http.StatusForbidden)
-			return
-		}
-		if err := reload(); err != nil {
-			http.Error(w, fmt.Sprintf("reload failed: %v", err), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "config reloaded")
-	})
+	mux.Handle("POST /-/reload", reloadHandler(*toolkitFlags.WebConfigFile, reload))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		out, err := config.Marshal(sc.Get())
@@ -174,7 +227,7 @@ func run() int {
 	}
 	mux.Handle("GET /", landing)
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(mux, *timeoutOffset)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, toolkitFlags, logger) }()
 	select {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,8 +65,9 @@ func TestBinary(t *testing.T) {
 	bin := buildExporter(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "cgminer.yml")
+	// Loopback is not allowed unless listed, nor a port that no module names.
 	write := func(s string) {
-		if err := os.WriteFile(cfg, []byte(s), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte("allowed_targets: [127.0.0.0/8]\nallowed_ports: [1]\n"+s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,6 +104,19 @@ func TestBinary(t *testing.T) {
 	if code, body := httpGet(t, base+"/probe?target=127.0.0.1:1&module=alpha"); code != 200 || !strings.Contains(body, `cgminer_probe_error_info{reason="connection_refused"} 1`) {
 		t.Errorf("probe of a closed port: %d %s", code, body)
 	}
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"target=127.0.0.1:22&module=alpha", 400},
+		{"target=127.0.0.1:1&target=127.0.0.1:2&module=alpha", 400},
+		{"target=localhost:1&module=alpha", 400},
+		{"target=127.0.0.1:1&module=alpha&x=" + strings.Repeat("a", 3000), 414},
+	} {
+		if code, body := httpGet(t, base+"/probe?"+tc.query); code != tc.want {
+			t.Errorf("/probe?%.80s: %d, want %d: %s", tc.query, code, tc.want, body)
+		}
+	}
 	if code, body := httpGet(t, base+"/sd"); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("/sd without discovery: %d %q", code, body)
 	}
@@ -112,8 +127,20 @@ func TestBinary(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	// POST /-/reload picks up a new module.
+	// A browser's cross-origin POST cannot reload.
 	write("modules: {beta: {timeout: 3s}}\n")
+	req, _ := http.NewRequest("POST", base+"/-/reload", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "http://evil.example")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin reload: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	if _, body := httpGet(t, base+"/config"); strings.Contains(body, "beta") {
+		t.Error("a cross-origin POST reloaded the config")
+	}
+	// POST /-/reload picks up a new module.
 	resp, err := http.Post(base+"/-/reload", "", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("reload: %v %v", err, resp)
@@ -165,4 +192,87 @@ func grep(s, sub string) string {
 		}
 	}
 	return b.String()
+}
+
+// POST /-/reload: refused to a browser's cross-origin request, and to another host unless the
+// web config names basic-auth users now (not when the exporter started) and the caller is one.
+func TestReloadGuard(t *testing.T) {
+	withUsers := "basic_auth_users:\n  admin: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"
+	tests := []struct {
+		name      string
+		webConfig string // "" for no --web.config.file
+		later     string // the web config rewritten after start, when set
+		remote    string
+		user      string // basic auth user sent, when set
+		header    map[string]string
+		want      int
+	}{
+		{name: "loopback", remote: "127.0.0.1:5000", want: 200},
+		{name: "IPv6 loopback", remote: "[::1]:5000", want: 200},
+		{name: "another host without users", remote: "10.0.0.9:5000", want: 403},
+		{name: "another host as a user", webConfig: withUsers, remote: "10.0.0.9:5000", user: "admin", want: 200},
+		{name: "another host without credentials", webConfig: withUsers, remote: "10.0.0.9:5000", want: 403},
+		{name: "another host as an unknown user", webConfig: withUsers, remote: "10.0.0.9:5000", user: "mallory", want: 403},
+		{name: "users removed after start", webConfig: withUsers, later: "{}\n", remote: "10.0.0.9:5000", user: "admin", want: 403},
+		{name: "web config unreadable after start", webConfig: withUsers, later: "basic_auth_users: [\n", remote: "10.0.0.9:5000", user: "admin", want: 403},
+		{name: "users added after start", webConfig: "{}\n", later: withUsers, remote: "10.0.0.9:5000", user: "admin", want: 200},
+		{name: "cross-site browser request", remote: "127.0.0.1:5000", header: map[string]string{"Sec-Fetch-Site": "cross-site"}, want: 403},
+		{name: "same-site browser request from another origin", remote: "127.0.0.1:5000", header: map[string]string{"Sec-Fetch-Site": "same-site"}, want: 403},
+		{name: "foreign Origin", remote: "127.0.0.1:5000", header: map[string]string{"Origin": "http://evil.example"}, want: 403},
+		{name: "same-origin browser request", remote: "127.0.0.1:5000", header: map[string]string{"Sec-Fetch-Site": "same-origin"}, want: 200},
+		{name: "own Origin", remote: "127.0.0.1:5000", header: map[string]string{"Origin": "http://exporter.example:9154"}, want: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := ""
+			if tc.webConfig != "" {
+				file = filepath.Join(t.TempDir(), "web.yml")
+				if err := os.WriteFile(file, []byte(tc.webConfig), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reloads := 0
+			h := reloadHandler(file, func() error { reloads++; return nil })
+			if tc.later != "" {
+				if err := os.WriteFile(file, []byte(tc.later), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			req := httptest.NewRequest("POST", "http://exporter.example:9154/-/reload", nil)
+			req.RemoteAddr = tc.remote
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, "secret") // the toolkit has checked the password
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Errorf("status %d, want %d: %s", rec.Code, tc.want, rec.Body.String())
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.want == 200]; reloads != want {
+				t.Errorf("%d reloads, want %d", reloads, want)
+			}
+		})
+	}
+}
+
+// Every server timeout is set, and the write timeout outlasts the longest probe a module allows.
+func TestServerTimeouts(t *testing.T) {
+	srv := newServer(http.NotFoundHandler(), 500*time.Millisecond)
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout,
+	} {
+		if d <= 0 {
+			t.Errorf("%s not set", name)
+		}
+	}
+	if srv.WriteTimeout <= maxModuleTimeout+500*time.Millisecond {
+		t.Errorf("WriteTimeout %s does not outlast a %s probe", srv.WriteTimeout, maxModuleTimeout)
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
+		t.Errorf("MaxHeaderBytes %d", srv.MaxHeaderBytes)
+	}
 }
