@@ -1,9 +1,11 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -355,4 +357,58 @@ func TestProbeRequestBounds(t *testing.T) {
 			t.Errorf("debug probe with debug off: %d", resp.StatusCode)
 		}
 	})
+}
+
+// A client that hangs up does not leave its probe running: once nobody waits for a run it is
+// cancelled, and the miner's slot and the global slot are free again long before its deadline.
+// A run somebody still waits for goes on.
+func TestProbeAbandoned(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		follower bool // a second client with the same deadline stays
+	}{
+		{name: "alone"},
+		{name: "with a follower", follower: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			slow := startMiner(t, &fakeMiner{hang: true})
+			h, _ := newHandler(t, testConfig(t, onLoopback("modules: {default: {dialect: antminer, timeout: 20s}}", slow)))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				req := httptest.NewRequest("GET", "/probe?target="+slow, nil).WithContext(ctx)
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}()
+			waitFor(t, "the probe to reach the miner", func() bool { return h.probesOf(slow) == 1 })
+			followerDone := make(chan string, 1)
+			if tc.follower {
+				go func() { _, body := get(t, h, "target="+slow, scrapeHeader("1.5")); followerDone <- body }()
+				waitFor(t, "the follower to join", func() bool { return h.flights.waiting(slow+"|default") == 2 })
+			}
+			cancel()
+			<-done
+			if tc.follower {
+				// The follower still gets the run's outcome at its own deadline, not a cancellation.
+				if h.probesOf(slow) != 1 {
+					t.Error("the run was cancelled while a follower waited for it")
+				}
+				body := <-followerDone
+				if v, _ := metricValue(body, `cgminer_probe_error_info{reason="timeout"}`); v != "1" {
+					t.Errorf("follower:\n%s", body)
+				}
+			}
+			waitFor(t, "the abandoned probe to let go of the miner", func() bool { return h.probesOf(slow) == 0 && len(h.sem) == 0 })
+		})
+	}
+}
+
+// waiting is how many callers wait for the run in flight for key.
+func (g *flightGroup) waiting(key string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		return f.waiters
+	}
+	return 0
 }
