@@ -387,7 +387,15 @@ func TestProbeAbandoned(t *testing.T) {
 				waitFor(t, "the follower to join", func() bool { return h.flights.waiting(slow+"|default") == 2 })
 			}
 			cancel()
-			<-done
+			returned := func() bool {
+				select {
+				case <-done:
+					return true
+				default:
+					return false
+				}
+			}
+			waitFor(t, "the handler of the client that hung up to return", returned)
 			if tc.follower {
 				// The follower still gets the run's outcome at its own deadline, not a cancellation.
 				if h.probesOf(slow) != 1 {
