@@ -46,6 +46,7 @@ func run() int {
 		configFile     = app.Flag("config.file", "Receiver configuration file.").Default("receiver.yml").String()
 		configCheck    = app.Flag("config.check", "Check the configuration files and exit.").Bool()
 		storagePath    = app.Flag("storage.path", "SQLite database file (the embedded default store).").Default("repair_receiver.db").String()
+		busyTimeout    = app.Flag("storage.busy-timeout", "SQLite: how long a write waits for a lock another process holds before it fails (and the receiver turns not ready).").Default("10s").Duration()
 		postgresDSN    = app.Flag("storage.postgres-dsn", "PostgreSQL connection string (e.g. postgres://user@host/db); replaces the SQLite store.").String()
 		promURL        = app.Flag("prometheus.url", "Prometheus base URL used to verify repairs (ALERTS series); empty: resolved notifications alone confirm.").String()
 		verifyEvery    = app.Flag("verify.interval", "How often verifying tasks are checked.").Default("30s").Duration()
@@ -95,7 +96,7 @@ func run() int {
 	if *postgresDSN != "" {
 		st, err = postgres.Open(ctx, *postgresDSN)
 	} else {
-		st, err = sqlite.Open(ctx, *storagePath)
+		st, err = sqlite.OpenWith(ctx, *storagePath, sqlite.Options{BusyTimeout: *busyTimeout})
 	}
 	if err != nil {
 		// The error may quote the DSN's host and user, never its password (pgx redacts it).

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,11 +68,12 @@ type proc struct {
 	log  *syncBuf
 }
 
-func start(t *testing.T, bin, addr, db string) *proc {
+func start(t *testing.T, bin, addr, db string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{addr: addr, log: &syncBuf{}}
-	p.cmd = exec.Command(bin, "--config.file=receiver.yml", "--web.config.file=web.yml", "--storage.path="+db,
-		"--web.listen-address="+addr, "--log.level=warn", "--notify.interval=1h")
+	args := append([]string{"--config.file=receiver.yml", "--web.config.file=web.yml", "--storage.path=" + db,
+		"--web.listen-address=" + addr, "--log.level=warn", "--notify.interval=1h"}, extra...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -271,8 +275,8 @@ func TestReloadUsersAndConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	aliceHash := "$2a$10$pEP5kMxKLxN14G00rgL0TOmTZismGLgKmbpHgTw5BQM1JRbfPMqYK" // alice-demo
-	bobHash := "$2a$10$Ge1Q04VwkTiTBZEvRWKMZ.1.hZF6tqwOMxKMHK/GABNA1n26B/bvW"   // bob-demo
+	aliceHash := "$2a$10$pEP5kMxKLxN14G00rgL0TOmTZismGLgKmbpHgTw5BQM1JRbfPMqYK"              // alice-demo
+	bobHash := "$2a$10$Ge1Q04VwkTiTBZEvRWKMZ.1.hZF6tqwOMxKMHK/GABNA1n26B/bvW"                // bob-demo
 	write(cfgFile, "teams: [{name: a, members: [alice]}]\npeople: {alice: {role: admin}}\n") // reload is for admins
 	write(webFile, "basic_auth_users: {alice: "+aliceHash+"}\n")
 	addr := freeAddr(t)
@@ -370,4 +374,71 @@ func TestHTTPServerLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNotReadyWhileWritesFail: another process holds the SQLite file's write lock (a second
+// receiver, a backup tool): reads still answer, but deliveries get 503, and so must /-/ready, with
+// the failure in the metrics; once the lock goes, the next delivery is stored and it is ready again.
+func TestNotReadyWhileWritesFail(t *testing.T) {
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "r.db")
+	addr := freeAddr(t)
+	p := start(t, bin, addr, db, "--storage.busy-timeout=200ms")
+
+	lock, err := sql.Open("sqlite", "file:"+db+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	tx, err := lock.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`INSERT INTO heartbeats (name, last_seen) VALUES ('other-writer', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := post(addr, delivery(0)); err != nil || code != 503 {
+		t.Fatalf("delivery into a locked database: %d %v", code, err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/-/ready"); code != 503 || !strings.Contains(body, "writes fail") {
+		t.Fatalf("/-/ready with every write failing: %d %q\n%s", code, body, p.log)
+	}
+	if code, _ := get("/-/healthy"); code != 200 {
+		t.Fatalf("/-/healthy: %d", code)
+	}
+	_, metrics := get("/metrics")
+	if !regexp.MustCompile(`(?m)^repair_receiver_store_commit_failures_total [1-9]`).MatchString(metrics) {
+		t.Fatalf("commit failures not counted:\n%s", grepLines(metrics, "repair_receiver_store_"))
+	}
+
+	tx.Rollback()
+	if code, err := post(addr, delivery(0)); err != nil || code != 200 {
+		t.Fatalf("delivery once the lock is gone: %d %v", code, err)
+	}
+	if code, body := get("/-/ready"); code != 200 {
+		t.Fatalf("/-/ready after a good commit: %d %q", code, body)
+	}
+	_, metrics = get("/metrics")
+	if regexp.MustCompile(`(?m)^repair_receiver_store_last_commit_success_timestamp_seconds 0$`).MatchString(metrics) {
+		t.Fatalf("last commit success not set:\n%s", grepLines(metrics, "repair_receiver_store_"))
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

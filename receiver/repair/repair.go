@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/minefarm/cgminer-stack/receiver/alert"
@@ -38,8 +39,9 @@ type Service struct {
 	metrics *Metrics
 	health  health
 
-	chunk     int       // alerts per ingest transaction; 0: IngestChunk (tests set it)
-	chunkHook func(int) // called after each committed chunk (tests)
+	acting    atomic.Int32 // workers' actions waiting for or in the store: the intake yields
+	chunk     int          // alerts per ingest transaction; 0: IngestChunk (tests set it)
+	chunkHook func(int)    // called after each committed chunk (tests)
 }
 
 // New makes a service.
@@ -117,15 +119,23 @@ func isDomain(err error) bool {
 		errors.Is(err, ErrForbidden)
 }
 
-// IngestChunk is how many alerts of one delivery go into one transaction. A 60,000-alert
+// IngestChunk is how many alerts of one delivery go into one transaction at most. A 60,000-alert
 // delivery in a single transaction held SQLite's one writer for 11 s, and a worker's click waited
-// all that time; in chunks, other writers get the lock between two chunks (a chunk of new alerts
-// takes some 100 ms). The webhook still answers 2xx only after the last chunk is committed; if
-// one fails, Alertmanager retries the whole delivery, and what the committed chunks stored is a
-// no-op the second time (idempotency: an occurrence is unique in the store).
-const IngestChunk = 500
+// all that time. In chunks, other writers get the store between two of them, and a worker's
+// action does not even wait for the chunk to fill: once IngestYield alerts of the chunk are
+// applied, a waiting action makes the chunk commit early and the intake let it go first.
+//
+// The webhook still answers 2xx only after the last chunk is committed; if one fails, Alertmanager
+// retries the whole delivery, and what the committed chunks stored is a no-op the second time
+// (idempotency: an occurrence is unique in the store).
+const (
+	IngestChunk = 500
+	IngestYield = 25
+	// yieldWait bounds how long the intake stands aside for waiting actions after a chunk.
+	yieldWait = 200 * time.Millisecond
+)
 
-// Ingest applies every event of one delivery, in transactions of IngestChunk alerts.
+// Ingest applies every event of one delivery, in transactions of at most IngestChunk alerts.
 func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error) {
 	cfg := s.cfg()
 	now := s.clock.Now()
@@ -134,16 +144,18 @@ func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error)
 		chunk = IngestChunk
 	}
 	var total Summary
-	for start := 0; start == 0 || start < len(res.Events); start += chunk {
+	for start, i := 0, 0; start == 0 || start < len(res.Events); i++ {
 		part := res.Events[start:min(start+chunk, len(res.Events))]
-		sum, err := s.ingestChunk(ctx, cfg, part, start == 0 && res.Watchdog, now)
+		sum, n, err := s.ingestChunk(ctx, cfg, part, start == 0 && res.Watchdog, now)
 		total.add(sum)
 		if err != nil {
 			return total, err
 		}
+		start += max(n, 1)
 		if s.chunkHook != nil {
-			s.chunkHook(start / chunk)
+			s.chunkHook(i)
 		}
+		s.standAside(ctx)
 	}
 	if res.Watchdog {
 		s.metrics.Watchdog.Set(float64(now.Unix()))
@@ -151,11 +163,22 @@ func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error)
 	return total, nil
 }
 
-func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []alert.Event, watchdog bool, now time.Time) (Summary, error) {
+// standAside lets the workers' actions that are waiting for the store go first (bounded).
+func (s *Service) standAside(ctx context.Context) {
+	deadline := time.Now().Add(yieldWait)
+	for s.acting.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// ingestChunk applies events from the first in one transaction, stopping early (after
+// IngestYield) when a worker's action waits; it returns how many it applied.
+func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []alert.Event, watchdog bool, now time.Time) (Summary, int, error) {
 	var sum Summary
 	var changes pending
+	n := 0
 	err := s.inTx(ctx, "ingest", func(tx store.Tx) error {
-		sum, changes = Summary{}, nil
+		sum, changes, n = Summary{}, nil, 0
 		if watchdog {
 			if err := tx.SetHeartbeat(ctx, WatchdogHeartbeat, now); err != nil {
 				return err
@@ -163,11 +186,15 @@ func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []
 		}
 		as := assignments{}
 		for i := range events {
+			if i >= IngestYield && s.acting.Load() > 0 {
+				break // a worker waits: commit what is done, the rest goes in the next chunk
+			}
 			c, err := s.apply(ctx, tx, cfg, as, &events[i], now, &sum)
 			if err != nil {
 				return err
 			}
 			changes = append(changes, c...)
+			n++
 		}
 		if sum.early > 0 {
 			return pruneEarly(ctx, tx, cfg, now)
@@ -175,12 +202,12 @@ func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []
 		return nil
 	})
 	if err != nil {
-		return Summary{}, err
+		return Summary{}, 0, err
 	}
 	s.commit(changes)
 	s.metrics.EarlyResolves.WithLabelValues("stored").Add(float64(sum.early))
 	s.metrics.EarlyResolves.WithLabelValues("matched").Add(float64(sum.EarlyResolved))
-	return sum, nil
+	return sum, n, nil
 }
 
 // write stores a changed task with its history and notifications.
@@ -413,6 +440,8 @@ var ErrForbidden = errors.New("forbidden")
 
 // Act applies a person's action.
 func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (task.Task, error) {
+	s.acting.Add(1) // a person waits for this: a big delivery's intake lets it go first
+	defer s.acting.Add(-1)
 	now := s.clock.Now()
 	var out task.Task
 	var c task.Change

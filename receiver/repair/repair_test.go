@@ -658,3 +658,29 @@ func message(alerts []al) *alert.Message {
 	}
 	return m
 }
+
+// While a worker's action waits, the intake commits after IngestYield alerts instead of filling
+// its chunk, and stands aside.
+func TestIntakeYieldsToAWaitingAction(t *testing.T) {
+	e := newEnv(t, "")
+	var alerts []al
+	for i := range 4 * IngestYield {
+		alerts = append(alerts, al{name: "MinerFanFailure", instance: fmt.Sprintf("10.5.0.%d", i), site: "site-a", firing: true, start: t0})
+	}
+	chunks := 0
+	e.svc.chunkHook = func(int) { chunks++ }
+	e.svc.acting.Add(1) // as Act does while it waits for the store
+	sum := e.deliver(alerts...)
+	e.svc.acting.Add(-1)
+	if chunks != 4 || sum.Created != 4*IngestYield {
+		t.Fatalf("%d chunks, %d created; want 4 chunks of %d", chunks, sum.Created, IngestYield)
+	}
+	chunks = 0
+	for i := range alerts {
+		alerts[i].instance = fmt.Sprintf("10.5.1.%d", i)
+	}
+	e.deliver(alerts...)
+	if chunks != 1 {
+		t.Fatalf("%d chunks with nobody waiting, want 1", chunks)
+	}
+}

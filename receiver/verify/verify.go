@@ -223,9 +223,9 @@ func (m *Metrics) task(result string) {
 // Loop verifies the due tasks and reconciles quiet ones.
 type Loop struct {
 	Svc     Service
-	Querier Querier // nil: no Prometheus, resolved notifications alone decide
+	Querier Querier               // nil: no Prometheus, resolved notifications alone decide
 	Config  func() *config.Config // nil: config.Default()
-	Now     func() time.Time // nil: the wall clock
+	Now     func() time.Time      // nil: the wall clock
 	Logger  *slog.Logger
 	Metrics *Metrics // nil: not counted
 

@@ -180,6 +180,13 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store not ready", http.StatusServiceUnavailable)
 		return
 	}
+	// Reads answering is not enough: not ready while the store's commits fail (repair.Service.Ready).
+	if s.o.Service != nil {
+		if err := s.o.Service.Ready(ctx); err != nil {
+			http.Error(w, "store not ready: its writes fail (see the log and repair_receiver_store_commit_failures_total)", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	fmt.Fprintln(w, "Ready")
 }
 
