@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v2"
+	"golang.org/x/time/rate"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/repair"
@@ -67,6 +68,8 @@ type Server struct {
 	denied   *prometheus.CounterVec
 	refused  *prometheus.CounterVec
 	auth     *authenticator
+	// throttleLog keeps a flood of refused sign-ins from becoming a flood of log lines.
+	throttleLog rate.Sometimes
 }
 
 // New makes a server and registers the webhook metrics.
@@ -85,7 +88,7 @@ func New(o Options) (*Server, error) {
 	if o.MaxPageBytes <= 0 {
 		o.MaxPageBytes = defaultMaxPage
 	}
-	s := &Server{o: o, tmpl: tmpl, csrfKey: key, auth: newAuthenticator(o.Login, o.Now),
+	s := &Server{o: o, tmpl: tmpl, csrfKey: key, auth: newAuthenticator(o.Login, o.Now), throttleLog: rate.Sometimes{Interval: 10 * time.Second},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_requests_total",
 			Help: "Webhook deliveries, by result."}, []string{"result"}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_alerts_total",
@@ -239,7 +242,10 @@ func (s *Server) basicAuth(next http.Handler) http.Handler {
 		case allowed:
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, user)))
 		case throttled:
-			s.o.Logger.Warn("sign-in throttled", "remote", r.RemoteAddr, "user", truncate(user, maxUserLen), "retry_after", retry)
+			s.throttleLog.Do(func() {
+				s.o.Logger.Warn("sign-ins throttled (logged at most every 10 s; see repair_receiver_logins_throttled_total)",
+					"remote", r.RemoteAddr, "user", truncate(user, maxUserLen), "retry_after", retry)
+			})
 			retryAfter(w, retry)
 			http.Error(w, "too many failed sign-ins; try again later", http.StatusTooManyRequests)
 		case busy:
