@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
 // Readiness rules: the receiver is not ready while its writes fail, though the store still
@@ -90,4 +91,63 @@ func (s *Service) Ready(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrNotReady, err)
 	}
 	return nil
+}
+
+// writeTx notes whether a transaction changed anything.
+type writeTx struct {
+	store.Tx
+	wrote bool
+}
+
+func (w *writeTx) did(err error) error {
+	if err == nil {
+		w.wrote = true
+	}
+	return err
+}
+
+func (w *writeTx) CreateTask(ctx context.Context, t *task.Task) error {
+	return w.did(w.Tx.CreateTask(ctx, t))
+}
+
+func (w *writeTx) UpdateTask(ctx context.Context, t *task.Task) error {
+	return w.did(w.Tx.UpdateTask(ctx, t))
+}
+
+func (w *writeTx) AddProblem(ctx context.Context, p *task.Problem) error {
+	return w.did(w.Tx.AddProblem(ctx, p))
+}
+
+func (w *writeTx) UpdateProblem(ctx context.Context, p *task.Problem) error {
+	return w.did(w.Tx.UpdateProblem(ctx, p))
+}
+
+func (w *writeTx) AddEvents(ctx context.Context, evs []task.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	return w.did(w.Tx.AddEvents(ctx, evs))
+}
+
+func (w *writeTx) Enqueue(ctx context.Context, msgs []store.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return w.did(w.Tx.Enqueue(ctx, msgs))
+}
+
+func (w *writeTx) SetHeartbeat(ctx context.Context, name string, at time.Time) error {
+	return w.did(w.Tx.SetHeartbeat(ctx, name, at))
+}
+
+func (w *writeTx) AddEarlyResolve(ctx context.Context, e store.EarlyResolve) error {
+	return w.did(w.Tx.AddEarlyResolve(ctx, e))
+}
+
+func (w *writeTx) PruneEarlyResolves(ctx context.Context, before time.Time, max int) (int, error) {
+	n, err := w.Tx.PruneEarlyResolves(ctx, before, max)
+	if n > 0 {
+		w.did(err)
+	}
+	return n, err
 }

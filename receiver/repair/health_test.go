@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
 // lockDB holds SQLite's write lock on the receiver's database file from another connection (as
@@ -91,9 +93,18 @@ func TestReadyReflectsCommitFailures(t *testing.T) {
 		t.Fatalf("last commit success moved to %v while nothing committed", got)
 	}
 
-	// The lock goes away: the next probe writes, and the receiver is ready again.
+	// The lock goes away. A transaction that only reads (a verification with nothing to decide)
+	// commits even on a full disk: it proves nothing, readiness stays off until a write commits.
 	release()
-	e.clk.Add(11 * time.Second)
+	e.clk.Add(time.Second)
+	if _, err := e.svc.Verified(e.ctx, id, task.Check{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Ready(e.ctx); err == nil {
+		t.Fatal("a read-only commit made the receiver ready")
+	}
+	// The next probe (10 s after the last attempt) writes, and the receiver is ready again.
+	e.clk.Add(10 * time.Second)
 	if err := e.svc.Ready(e.ctx); err != nil {
 		t.Fatalf("still not ready once writes work again: %v", err)
 	}
@@ -113,6 +124,12 @@ func TestReadyReflectsCommitFailures(t *testing.T) {
 	}
 	if err := e.svc.Ready(e.ctx); err != nil {
 		t.Fatalf("not ready after a refused transition: %v", err)
+	}
+	// Every sweep writes: an idle receiver's last commit stays fresh.
+	e.clk.Add(time.Minute)
+	e.sweep()
+	if got := testutil.ToFloat64(e.m.LastCommit); got != float64(e.clk.Now().Unix()) {
+		t.Fatalf("last commit success %v after a sweep, want %v", got, e.clk.Now().Unix())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,9 @@ func (SystemClock) Now() time.Time { return time.Now().UTC() }
 
 // WatchdogHeartbeat is the heartbeat name under which the Watchdog alert is recorded.
 const WatchdogHeartbeat = "watchdog"
+
+// SweepHeartbeat is written by every sweep.
+const SweepHeartbeat = "sweep"
 
 // Service applies changes.
 type Service struct {
@@ -92,8 +96,13 @@ func (s *Service) commit(changes pending) {
 // records whether the store committed (health.go).
 func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) error {
 	var err error
+	var rec *writeTx
 	for attempt := range 8 {
-		if err = s.st.InTx(ctx, fn); !errors.Is(err, store.ErrConflict) {
+		err = s.st.InTx(ctx, func(tx store.Tx) error {
+			rec = &writeTx{Tx: tx}
+			return fn(rec)
+		})
+		if !errors.Is(err, store.ErrConflict) {
 			break
 		}
 		// Another writer won a race on the same rows (PostgreSQL); back off a little and redo.
@@ -101,7 +110,11 @@ func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) 
 	}
 	switch {
 	case err == nil:
-		s.health.committed(s.clock.Now(), s.metrics)
+		// Only a transaction that changed something proves the store can write: one that only
+		// read commits fine on a full disk.
+		if rec != nil && rec.wrote {
+			s.health.committed(s.clock.Now(), s.metrics)
+		}
 	case isDomain(err):
 		// Refused by the task rules: rolled back on purpose, the store is fine.
 	case ctx.Err() != nil:
@@ -144,9 +157,11 @@ func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error)
 		chunk = IngestChunk
 	}
 	var total Summary
+	// Open-task counts for least_loaded are read once per delivery, not once per chunk.
+	as := assignments{}
 	for start, i := 0, 0; start == 0 || start < len(res.Events); i++ {
 		part := res.Events[start:min(start+chunk, len(res.Events))]
-		sum, n, err := s.ingestChunk(ctx, cfg, part, start == 0 && res.Watchdog, now)
+		sum, n, err := s.ingestChunk(ctx, cfg, as, part, start == 0 && res.Watchdog, now)
 		total.add(sum)
 		if err != nil {
 			return total, err
@@ -173,9 +188,10 @@ func (s *Service) standAside(ctx context.Context) {
 
 // ingestChunk applies events from the first in one transaction, stopping early (after
 // IngestYield) when a worker's action waits; it returns how many it applied.
-func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []alert.Event, watchdog bool, now time.Time) (Summary, int, error) {
+func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, as assignments, events []alert.Event, watchdog bool, now time.Time) (Summary, int, error) {
 	var sum Summary
 	var changes pending
+	var work assignments
 	n := 0
 	err := s.inTx(ctx, "ingest", func(tx store.Tx) error {
 		sum, changes, n = Summary{}, nil, 0
@@ -184,12 +200,12 @@ func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []
 				return err
 			}
 		}
-		as := assignments{}
+		work = as.clone() // a retried transaction starts again from the committed counts
 		for i := range events {
 			if i >= IngestYield && s.acting.Load() > 0 {
 				break // a worker waits: commit what is done, the rest goes in the next chunk
 			}
-			c, err := s.apply(ctx, tx, cfg, as, &events[i], now, &sum)
+			c, err := s.apply(ctx, tx, cfg, work, &events[i], now, &sum)
 			if err != nil {
 				return err
 			}
@@ -204,6 +220,7 @@ func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, events []
 	if err != nil {
 		return Summary{}, 0, err
 	}
+	maps.Copy(as, work)
 	s.commit(changes)
 	s.metrics.EarlyResolves.WithLabelValues("stored").Add(float64(sum.early))
 	s.metrics.EarlyResolves.WithLabelValues("matched").Add(float64(sum.EarlyResolved))
@@ -242,13 +259,21 @@ func problemOf(ev *alert.Event, now time.Time) task.Problem {
 }
 
 // assignments keeps each team's open-task counts and last assignee for the length of one
-// transaction: counting a member's open tasks once per delivery, not once per new task, keeps a
+// delivery: counting a member's open tasks once per delivery, not once per new task, keeps a
 // 5,000-alert delivery linear in the number of alerts.
 type assignments map[string]*teamLoad
 
 type teamLoad struct {
 	loads map[string]int
 	last  string
+}
+
+func (a assignments) clone() assignments {
+	out := make(assignments, len(a))
+	for k, v := range a {
+		out[k] = &teamLoad{loads: maps.Clone(v.loads), last: v.last}
+	}
+	return out
 }
 
 func (a assignments) pick(ctx context.Context, tx store.Tx, cfg *config.Config, team *config.Team) (string, error) {
@@ -499,8 +524,15 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	cfg := s.cfg()
 	w := cfg.Windows
 	now := s.clock.Now()
-	if err := s.inTx(ctx, "sweep", func(tx store.Tx) error { return pruneEarly(ctx, tx, cfg, now) }); err != nil {
-		return 0, fmt.Errorf("prune early resolves: %w", err)
+	// Every sweep writes (its heartbeat), so a store that cannot write any more is noticed within
+	// one sweep interval even when no alert arrives (readiness, RepairReceiverStoreFailing).
+	if err := s.inTx(ctx, "sweep", func(tx store.Tx) error {
+		if err := tx.SetHeartbeat(ctx, SweepHeartbeat, now); err != nil {
+			return err
+		}
+		return pruneEarly(ctx, tx, cfg, now)
+	}); err != nil {
+		return 0, fmt.Errorf("sweep heartbeat: %w", err)
 	}
 	q := store.DueQuery{ClearedBefore: now.Add(-w.Grace), Limit: 1000}
 	if w.EscalateAfter > 0 {
