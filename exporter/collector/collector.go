@@ -78,12 +78,13 @@ var (
 	poolUpDesc     = desc("cgminer_pool_up", "1 when the pool's Status is Alive.", poolLabels...)
 	poolActDesc    = desc("cgminer_pool_active", "1 for the pool the miner is mining on now.", poolLabels...)
 	poolPrioDesc   = desc("cgminer_pool_priority", "Pool priority (0 is first).", poolLabels...)
-	poolExpDesc    = desc("cgminer_pool_expected", "1 when the pool's url and user match the module's expected pools.", poolLabels...)
+	poolExpDesc    = desc("cgminer_pool_expected", "1 when the pool's url and user match the module's expected pools or the firmware's known fee pools.", poolLabels...)
 	poolFeeDesc    = desc("cgminer_pool_devfee", "1 for a firmware's own fee pool.", poolLabels...)
 	poolAccDesc    = desc("cgminer_pool_shares_accepted_total", "Shares accepted by this pool.", poolLabels...)
 	poolRejDesc    = desc("cgminer_pool_shares_rejected_total", "Shares rejected by this pool.", poolLabels...)
 	poolDiffDesc   = desc("cgminer_pool_difficulty_accepted_total", "Sum of the difficulty of shares this pool accepted.", poolLabels...)
 	poolLastDesc   = desc("cgminer_pool_last_share_timestamp_seconds", "When the pool last accepted a share.", poolLabels...)
+	feeShareDesc   = desc("cgminer_devfee_share_ratio", "The most of its work the firmware's fee pools may take (fee_pools share); present when a pool is a known fee pool.")
 	sleepingDesc   = desc("cgminer_sleeping", "1 when the miner reports it is deliberately idle (sleep, curtailment).")
 )
 
@@ -213,6 +214,7 @@ func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []s
 		opt(poolDiffDesc, prometheus.CounterValue, pl.DifficultyAccepted, lv...)
 		opt(poolLastDesc, prometheus.GaugeValue, pl.LastShareTime, lv...)
 	}
+	opt(feeShareDesc, prometheus.GaugeValue, s.FeeShare)
 	opt(sleepingDesc, prometheus.GaugeValue, s.Sleeping)
 }
 

@@ -43,6 +43,9 @@ type Config struct {
 	// default: targets are IP literals, so a caller cannot make the exporter send DNS queries.
 	AllowHostnames bool       `yaml:"allow_hostnames,omitempty"`
 	Discovery      *Discovery `yaml:"discovery,omitempty"`
+	// FeePools are the firmware fee pools by firmware (feepools.go); absent firmware keep
+	// dialect.DefaultFeePools.
+	FeePools map[string]*FeePool `yaml:"fee_pools,omitempty"`
 }
 
 // Module is how to probe one kind of miner.
@@ -70,6 +73,8 @@ type Expect struct {
 	Fans            int           `yaml:"fans,omitempty"`
 	NominalHashrate Hashrate      `yaml:"nominal_hashrate,omitempty"`
 	Pools           []PoolPattern `yaml:"pools,omitempty"`
+
+	fees dialect.FeePools // the config's fee_pools, set by Parse
 }
 
 // PoolPattern is one expected pool: anchored regular expressions for its URL and worker.
@@ -89,7 +94,8 @@ func (m *Module) Family() *dialect.Family {
 
 // Expectations converts the module's expectations for the dialect package.
 func (m *Module) Expectations() dialect.Expect {
-	e := dialect.Expect{Boards: m.Expect.Boards, ChipsPerBoard: m.Expect.ChipsPerBoard, Fans: m.Expect.Fans, Nominal: float64(m.Expect.NominalHashrate)}
+	e := dialect.Expect{Boards: m.Expect.Boards, ChipsPerBoard: m.Expect.ChipsPerBoard, Fans: m.Expect.Fans, Nominal: float64(m.Expect.NominalHashrate),
+		FeePools: m.Expect.fees}
 	for _, p := range m.Expect.Pools {
 		var pp dialect.PoolPattern
 		if p.URL != nil {
@@ -213,6 +219,9 @@ func Parse(data []byte) (*Config, error) {
 		if err := c.Discovery.validate(c); err != nil {
 			return nil, fmt.Errorf("discovery: %w", err)
 		}
+	}
+	if err := c.setFeePools(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

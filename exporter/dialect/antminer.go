@@ -74,9 +74,11 @@ func hasStatsKey(r replies, key string) bool {
 	return false
 }
 
+// hasDevFee finds VNish's DevFee placeholder pool: URL and worker both "DevFee", a URL no pool a
+// user adds can mine on. A worker called DevFee on a real pool says nothing about the firmware.
 func hasDevFee(r replies) bool {
 	for _, p := range r.section(cgminer.Pools, "POOLS") {
-		if strings.EqualFold(p.StrKey("URL"), "DevFee") || strings.EqualFold(p.StrKey("User"), "DevFee") {
+		if strings.EqualFold(strings.TrimSpace(p.StrKey("URL")), "DevFee") && strings.EqualFold(p.StrKey("User"), "DevFee") {
 			return true
 		}
 	}

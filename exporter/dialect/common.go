@@ -180,21 +180,8 @@ func readPools(r replies, s *miner.Snapshot) {
 		if b, ok := p.Get("Stratum Active").Truth(); ok {
 			pool.Active = boolF(b)
 		}
-		pool.DevFee = isFeePool(pool)
 		s.Pools = append(s.Pools, pool)
 	}
-}
-
-// isFeePool recognises a firmware's own fee pool: VNish names it "DevFee"; Blissz and some
-// resellers' builds park theirs at priority 9998 and above or list it with URL "*".
-func isFeePool(p miner.Pool) bool {
-	if strings.TrimSpace(p.URL) == "*" {
-		return true // the hidden pool of some Bitmain and reseller builds
-	}
-	if strings.Contains(strings.ToLower(p.URL), "devfee") || strings.Contains(strings.ToLower(p.User), "devfee") {
-		return true
-	}
-	return p.Priority.Set && p.Priority.V >= 9998
 }
 
 // lastShare reads a pool's Last Share Time: an epoch (cgminer, btminer, bosminer) or the time

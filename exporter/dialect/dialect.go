@@ -220,7 +220,8 @@ func hasChains(r replies) bool {
 }
 
 // Read maps a probe's replies onto a snapshot with the given family (Identify's when nil), then
-// fills in what the model table knows and the miner did not say.
+// fills in what the model table knows and the miner did not say, and marks the firmware's fee
+// pools by DefaultFeePools (Expect.Apply marks them again by the configured ones).
 func Read(res *cgminer.Result, f *Family) miner.Snapshot {
 	if f == nil {
 		f = Identify(res)
@@ -232,5 +233,6 @@ func Read(res *cgminer.Result, f *Family) miner.Snapshot {
 		s.Software = softwareFromDescription(r.description(cgminer.Version, cgminer.Summary))
 	}
 	applyModel(&s)
+	defaultFeePools.Mark(&s)
 	return s
 }

@@ -88,7 +88,8 @@ func TestExpectPools(t *testing.T) {
 	}}
 	e := dialect.Expect{Pools: []dialect.PoolPattern{{URL: regexp.MustCompile(`^(?:stratum\+tcp://pool\.example\.com:3333)$`), User: regexp.MustCompile(`^(?:farm\..*)$`)}}}
 	e.Apply(&s)
-	for i, want := range []miner.F{miner.Some(1), miner.Some(0), {}} {
+	// A fee pool counts as expected: MinerPoolMisconfigured reads only cgminer_pool_expected.
+	for i, want := range []miner.F{miner.Some(1), miner.Some(0), miner.Some(1)} {
 		if s.Pools[i].Expected != want {
 			t.Errorf("pool %d expected=%+v, want %+v", i, s.Pools[i].Expected, want)
 		}

@@ -13,6 +13,8 @@ type Expect struct {
 	Fans          int
 	Nominal       float64 // H/s
 	Pools         []PoolPattern
+	// FeePools are the firmware fee pools the config knows; nil keeps Read's DefaultFeePools.
+	FeePools FeePools
 }
 
 // PoolPattern matches a pool the operator configured. A nil pattern matches anything; patterns
@@ -26,8 +28,9 @@ func (p PoolPattern) matches(pool miner.Pool) bool {
 	return (p.URL == nil || p.URL.MatchString(pool.URL)) && (p.User == nil || p.User.MatchString(pool.User))
 }
 
-// Apply writes the expectations into a snapshot: counts, nominal hashrate, and for every pool
-// that is not a firmware fee pool whether it is one the operator expects.
+// Apply writes the expectations into a snapshot: counts, nominal hashrate, which pools are the
+// firmware's fee pools, and for every pool whether it is expected: one the module expects, or
+// a fee pool of the miner's firmware (which only its firmware and endpoint make it, never its name).
 func (e Expect) Apply(s *miner.Snapshot) {
 	if e.Boards > 0 {
 		s.BoardsExpected = miner.Some(float64(e.Boards))
@@ -53,21 +56,24 @@ func (e Expect) Apply(s *miner.Snapshot) {
 		}
 		fillBoardNominal(s)
 	}
+	if e.FeePools != nil {
+		e.FeePools.Mark(s)
+	}
 	if len(e.Pools) == 0 {
 		return
 	}
 	for i := range s.Pools {
 		p := &s.Pools[i]
-		if p.DevFee {
-			continue
-		}
-		ok := false
-		for _, pat := range e.Pools {
-			if pat.matches(*p) {
-				ok = true
-				break
-			}
-		}
-		p.Expected = boolF(ok)
+		p.Expected = boolF(p.DevFee || e.expects(*p))
 	}
+}
+
+// expects reports whether one of the module's pool patterns matches the pool.
+func (e Expect) expects(p miner.Pool) bool {
+	for _, pat := range e.Pools {
+		if pat.matches(p) {
+			return true
+		}
+	}
+	return false
 }

@@ -60,6 +60,9 @@ type Snapshot struct {
 	DifficultyRejected F
 
 	Pools []Pool
+	// FeeShare is the most of its work the firmware's fee pools may take (the fee_pools share of
+	// its firmware), set when at least one pool is a recognised fee pool.
+	FeeShare F
 
 	// Sleeping is 1 when the miner says it is deliberately idle (sleep mode, curtailment),
 	// 0 when it says it is not, absent when the firmware does not say.
@@ -106,9 +109,12 @@ type Pool struct {
 	Up       F // 1 when Status is Alive
 	Active   F // 1 for the pool mined on now
 	Priority F
-	// DevFee marks a firmware's own fee pool (VNish "DevFee", the hidden "*" pool).
+	// DevFee marks a fee pool of the miner's firmware: the firmware is one fee_pools knows and
+	// the pool's URL and worker are one of its fee endpoints (VNish "DevFee", the hidden "*"
+	// pool). A pool's name or priority alone never makes it one.
 	DevFee bool
-	// Expected is set by the module's pool expectations: 1 when url and user match, 0 when not.
+	// Expected is set by the module's pool expectations: 1 when url and user match, or the pool
+	// is a fee pool (DevFee); 0 when not.
 	Expected           F
 	SharesAccepted     F
 	SharesRejected     F
