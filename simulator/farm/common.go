@@ -15,6 +15,10 @@ const (
 	WrongPoolURL  = "stratum+tcp://evil.example:3333"
 	WrongPoolHost = "evil.example"
 	WrongUser     = "thief.001"
+	// HijackUser and HijackPriority disguise the thief's pool as a firmware fee pool (the
+	// pool_hijack fault): a name and a priority, neither of which makes a fee pool.
+	HijackUser     = "devfee.thief"
+	HijackPriority = 9999
 )
 
 // PoolUser is the worker a miner at addr mines as: farm.127-1-0-5.
@@ -48,6 +52,9 @@ func (s *state) pools() []poolView {
 			p.lastShare = s.lastShare
 			if s.poolWrong {
 				p.url, p.host, p.user = WrongPoolURL, WrongPoolHost, WrongUser
+			}
+			if s.poolHijack {
+				p.url, p.host, p.user, p.prio = WrongPoolURL, WrongPoolHost, HijackUser, HijackPriority
 			}
 		}
 		ps = append(ps, p)

@@ -29,6 +29,7 @@ const (
 	HWErrorsHigh                  // hardware errors growing at a high ratio
 	RestartLoop                   // the mining software restarts every Config.RestartPeriod
 	Sleeping                      // deliberately idle, in the firmware's own sleep representation
+	PoolHijack                    // mining on a thief's pool named like a fee pool (devfee worker, priority 9999)
 	numFaults
 )
 
@@ -38,7 +39,7 @@ var faultNames = [numFaults]string{
 	HashrateLow: "hashrate_low", ZeroHashrate: "zero_hashrate", Overheat: "overheat",
 	OverheatCritical: "overheat_critical", FanStopped: "fan_stopped", PoolDead: "pool_dead",
 	PoolWrong: "pool_wrong", RejectsHigh: "rejects_high", HWErrorsHigh: "hw_errors_high",
-	RestartLoop: "restart_loop", Sleeping: "sleeping",
+	RestartLoop: "restart_loop", Sleeping: "sleeping", PoolHijack: "pool_hijack",
 }
 
 func (f Fault) String() string {

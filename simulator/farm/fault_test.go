@@ -3,10 +3,12 @@ package farm
 import (
 	"context"
 	"errors"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
+	"github.com/minefarm/cgminer-stack/exporter/dialect"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
 )
 
@@ -80,6 +82,26 @@ func TestFaultsMoveTheAlertedMetric(t *testing.T) {
 			p := activePool(a)
 			if p == nil || p.URL != WrongPoolURL || p.User != WrongUser {
 				t.Errorf("active pool %+v", p)
+			}
+		}},
+		{PoolHijack, "MinerPoolMisconfigured", func(t *testing.T, m *Miner, b, a miner.Snapshot, _ *cgminer.Result) {
+			var p *miner.Pool
+			for i := range a.Pools {
+				if a.Pools[i].URL == WrongPoolURL {
+					p = &a.Pools[i]
+				}
+			}
+			if p == nil || p.Active.V != 1 || p.User != HijackUser || p.Priority.V != HijackPriority {
+				t.Fatalf("thief's pool %+v", p)
+			}
+			// The exporter reads it as an ordinary, unexpected pool: its name is no fee pool.
+			if p.DevFee {
+				t.Errorf("the thief's pool %s as %s is read as a fee pool", p.URL, p.User)
+			}
+			expect := dialect.Expect{Pools: []dialect.PoolPattern{{URL: regexp.MustCompile(`^` + regexp.QuoteMeta(PoolURL) + `$`), User: regexp.MustCompile(`^farm\..*$`)}}}
+			expect.Apply(&a)
+			if p.Expected != miner.Some(0) {
+				t.Errorf("the thief's pool: cgminer_pool_expected %+v, want 0", p.Expected)
 			}
 		}},
 		{RejectsHigh, "MinerSharesRejectedHigh", func(t *testing.T, m *Miner, b, a miner.Snapshot, _ *cgminer.Result) {

@@ -112,6 +112,7 @@ type state struct {
 	sleeping   bool
 	poolDead   bool
 	poolWrong  bool
+	poolHijack bool
 	feeActive  bool    // VNish: mining on its DevFee pool now
 	feeShare   float64 // VNish: the share of work that went to DevFee
 	restartNow bool
@@ -233,6 +234,7 @@ func (m *Miner) snapshot(now time.Time) *state {
 	s.sleeping = f.has(Sleeping)
 	s.poolDead = f.has(PoolDead)
 	s.poolWrong = f.has(PoolWrong)
+	s.poolHijack = f.has(PoolHijack)
 
 	means := m.boardMeans(f)
 	// A freshly started miner needs about a minute to reach its hashrate.
