@@ -195,7 +195,7 @@ func (f *farm) probe(w http.ResponseWriter, r *http.Request) {
 		p("cgminer_pool_up", 1, l...)
 		p("cgminer_pool_active", map[bool]float64{true: 1, false: 0}[i == 0 || fee], l...)
 		p("cgminer_pool_priority", float64(i), l...)
-		p("cgminer_pool_expected", map[bool]float64{true: 1, false: 0}[!fee], l...)
+		p("cgminer_pool_expected", 1, l...) // the farm's pools, and VNish's fee pool counts as expected
 		p("cgminer_pool_devfee", map[bool]float64{true: 1, false: 0}[fee], l...)
 		acc := 0.0
 		if i == 0 {
@@ -207,6 +207,9 @@ func (f *farm) probe(w http.ResponseWriter, r *http.Request) {
 		p("cgminer_pool_shares_rejected_total", acc/200, l...)
 		p("cgminer_pool_difficulty_accepted_total", acc*65536, l...)
 		p("cgminer_pool_last_share_timestamp_seconds", float64(time.Now().Unix()), l...)
+	}
+	if vnish {
+		p("cgminer_devfee_share_ratio", 0.03)
 	}
 	for _, c := range []string{"summary", "stats", "pools", "devs"} {
 		p("cgminer_command_success", 1, "command", c)
