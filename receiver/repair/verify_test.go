@@ -31,6 +31,8 @@ type fakeProm struct {
 	queries  []string            // the ALERTS queries asked
 	evidence []string            // the evidence queries asked, with "@time" when one was given
 	fail     bool
+	// failTarget: only the target evidence queries fail.
+	failTarget bool
 	// blind: no Watchdog and no cgminer_up at all (a new, wrong or data-less Prometheus).
 	blind bool
 	// unseen: miners (instance) it has no cgminer_up for.
@@ -75,7 +77,7 @@ func (f *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.queries = append(f.queries, q)
 		res = f.series
 	}
-	if f.fail {
+	if f.fail || (f.failTarget && strings.HasPrefix(q, "cgminer_up")) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		json.NewEncoder(w).Encode(map[string]any{"status": "error", "errorType": "unavailable", "error": "overloaded"})
 		return
@@ -472,5 +474,29 @@ func TestVerificationNeedsPositiveEvidence(t *testing.T) {
 				t.Fatalf("worker not told: %+v", last)
 			}
 		})
+	}
+}
+
+// A Prometheus that fails every task's query ends the pass after a few, not one error per task.
+func TestReconcileGivesUpAfterFailuresInARow(t *testing.T) {
+	e := newEnv(t, "")
+	var alerts []al
+	for i := range 20 {
+		alerts = append(alerts, al{name: "MinerFanFailure", instance: fmt.Sprintf("10.6.0.%d", i), site: "site-a", firing: true, start: t0})
+	}
+	e.deliver(alerts...)
+	prom := &fakeProm{failTarget: true}
+	srv := httptest.NewServer(prom)
+	defer srv.Close()
+	e.clk.Add(31 * time.Minute)
+	n, err := e.loop(&verify.Prometheus{URL: srv.URL}).Reconcile(e.ctx, e.svc, 30*time.Minute)
+	if n != 0 || err == nil {
+		t.Fatalf("cleared %d, err %v", n, err)
+	}
+	if got := testutil.ToFloat64(e.vm.Tasks.WithLabelValues("error")); got != 5 {
+		t.Fatalf("%v task errors, want the pass to stop after 5", got)
+	}
+	if got := testutil.ToFloat64(e.vm.Passes.WithLabelValues("error")); got != 1 {
+		t.Fatalf("passes{error} = %v", got)
 	}
 }

@@ -394,6 +394,9 @@ func promDuration(d time.Duration) string {
 // reconcilePage is how many quiet tasks are read from the store at a time.
 const reconcilePage = 100
 
+// maxFailedInARow tasks whose check failed end a pass (instead of as many errors as tasks).
+const maxFailedInARow = 5
+
 // Reconcile clears the problems of quiet tasks that Prometheus no longer shows: the resolved
 // notification of a silenced or inhibited alert never comes. Without Prometheus it does nothing.
 //
@@ -424,7 +427,7 @@ func (l *Loop) Reconcile(ctx context.Context, r Reconciler, after time.Duration)
 			"query", ev.Rules, "window", rc.Window)
 		return 0, nil
 	}
-	cleared, examined := 0, 0
+	cleared, examined, failedInARow := 0, 0, 0
 	var errs []error
 	for examined < rc.MaxTasks {
 		limit := min(reconcilePage, rc.MaxTasks-examined)
@@ -454,8 +457,14 @@ func (l *Loop) Reconcile(ctx context.Context, r Reconciler, after time.Duration)
 				}
 				l.Metrics.task("error")
 				errs = append(errs, fmt.Errorf("task %d: %w", d.Task.ID, err))
+				if failedInARow++; failedInARow >= maxFailedInARow {
+					// Prometheus (or the store) is down: the next pass tries again from here.
+					l.Metrics.pass("error")
+					return cleared, errors.Join(append(errs, fmt.Errorf("%d tasks in a row failed; pass abandoned", failedInARow))...)
+				}
 				continue
 			}
+			failedInARow = 0
 			cleared += n
 		}
 		if len(page) < limit {
