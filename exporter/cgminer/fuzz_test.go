@@ -4,11 +4,19 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
-// FuzzParse feeds arbitrary bytes to the reply decoder: it must never panic, and whatever it
-// accepts must be an object whose envelope and sections can be read. `make test` runs it briefly;
+// parseBudget is the most decoding n bytes may allocate: the value tree of the densest reply the
+// bounds admit ([0,0,…]: an 80-byte Value per 2 input bytes, and as much again on the scratch
+// stack while it grows) and a constant. Anything super-linear (re-copying, per-object
+// preallocation, as the parser once did at 768 bytes per `{}`) breaks it.
+func parseBudget(n int) uint64 { return uint64(192*n + 64<<10) }
+
+// FuzzParse feeds arbitrary bytes to the reply decoder: it must never panic, whatever it
+// accepts must be an object whose envelope and sections can be read, an error must say why in
+// a short message, and decoding must allocate within parseBudget. `make test` runs it briefly;
 // run it longer with `go test ./exporter/cgminer -run '^$' -fuzz FuzzParse -fuzztime 10m`.
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("../testdata/cgminer-api/*/*")
@@ -22,14 +30,29 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{`,"id":1}`, `{"a":[,{}{}],}`, `{"a":nan,"b":-inf}`, `["k":1]`, `STATUS=S|X,a=b|`, "CMD=summary|STATUS=S|"} {
 		f.Add([]byte(s))
 	}
+	// The shapes of TestDecodeHostile, at 64 KiB.
+	for _, s := range [][3]string{{`{"STATS":[`, `{},`, `{}]}`}, {`{"STATS":[`, `0,`, `0]}`}, {`{`, `"":0,`, `"":0}`},
+		{`{"a":`, `[`, ``}, {`{"a":"`, `\n`, `"}`}, {`{"`, `k`, `"}`}, {`{"a":`, `9`, `}`}, {`STATUS=S,`, `,`, `|`},
+		{`STATUS=S|`, `|a=1`, `|`}, {`,`, `"":0,`, `"id":1}`}, {`{"a":["k":1,`, `"":0,`, `"":0]}`}} {
+		f.Add(fill(s[0], s[1], s[2], 64<<10))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if i := bytes.IndexByte(data, 0); i >= 0 {
 			data = data[:i]
 		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		v, _, err := Decode(data)
+		runtime.ReadMemStats(&after)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > parseBudget(len(data)) {
+			t.Fatalf("decoding %d bytes allocated %d (budget %d)", len(data), alloc, parseBudget(len(data)))
+		}
 		if err != nil {
 			if ReasonOf(err) == "" {
 				t.Fatalf("error without a reason: %v", err)
+			}
+			if len(err.Error()) > 256 {
+				t.Fatalf("error message of %d bytes", len(err.Error()))
 			}
 			return
 		}

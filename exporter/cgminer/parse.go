@@ -68,12 +68,34 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed reply at byte %d: %s", e.Offset, e.Msg)
 }
 
-const maxDepth = 64
+// Bounds on one reply, far above what firmware sends (the largest capture, btminer stats, has
+// 2,607 values, 836 members in one object, nesting 6 deep and a longest string of 3,280 bytes) and
+// low enough that a hostile reply of any size costs memory in proportion to it and little more.
+const (
+	maxDepth = 64
+	// minMaxValues is the fewest values a reply may hold; a reply may hold one value per
+	// bytesPerValue of its size when that is more (real replies have one per 20-30 bytes).
+	minMaxValues  = 1 << 16
+	bytesPerValue = 16
+	// maxStringBytes bounds one string or key after unescaping.
+	maxStringBytes = 256 << 10
+	// maxNumberBytes bounds a number's text (real ones have at most about 20 characters).
+	maxNumberBytes = 256
+	// maxWordBytes bounds a bare word: true, false, null, nan, inf, infinity.
+	maxWordBytes = 8
+)
+
+// MaxValues is the most values Parse and ParseText accept in a reply of n bytes.
+func MaxValues(n int) int { return max(minMaxValues, n/bytesPerValue) }
 
 // ParseJSON reads one JSON value from a miner's reply, mending the known firmware defects as it
 // goes, and reports which it mended. A trailing NUL must already be stripped (Read does that).
+//
+// Every object and array is allocated once at its final size (members and elements being read
+// wait on the parser's scratch stacks), so memory stays in proportion to the reply. A reply
+// beyond the bounds above is a *SyntaxError.
 func ParseJSON(data []byte) (Value, Repair, error) {
-	p := parser{data: data}
+	p := parser{data: data, maxValues: MaxValues(len(data))}
 	p.ws()
 	if p.i < len(p.data) && p.data[p.i] == ',' {
 		// Avalon: `,"id":1}` where `{` was lost. Read the rest as the members of an object.
@@ -102,6 +124,11 @@ type parser struct {
 	data []byte
 	i    int
 	rep  Repair
+
+	values, maxValues int
+	// The members and elements of the objects and arrays being read, innermost last.
+	mems []Member
+	vals []Value
 }
 
 func (p *parser) finish(v Value) (Value, Repair, error) {
@@ -134,6 +161,9 @@ func (p *parser) value(depth int) (Value, error) {
 	if depth > maxDepth {
 		return Value{}, p.errf("nested deeper than %d", maxDepth)
 	}
+	if p.values++; p.values > p.maxValues {
+		return Value{}, p.errf("more than %d values", p.maxValues)
+	}
 	p.ws()
 	if p.i >= len(p.data) {
 		return Value{}, p.errf("value expected")
@@ -160,12 +190,13 @@ func (p *parser) value(depth int) (Value, error) {
 }
 
 // members reads object members up to the closing byte (the `{` is already consumed).
-// Members already read (ms) continue the object; the next byte then needs a comma before it.
-func (p *parser) members(depth int, end byte, ms []Member) (Value, error) {
-	if ms == nil {
-		ms = make([]Member, 0, 8)
+// A member already read (first) continues the object; the next byte then needs a comma before it.
+func (p *parser) members(depth int, end byte, first *Member) (Value, error) {
+	base := len(p.mems)
+	if first != nil {
+		p.pushMember(*first)
 	}
-	expectMember := len(ms) == 0 // after `{` or `,`
+	expectMember := first == nil // after `{` or `,`
 	for {
 		p.ws()
 		if p.i >= len(p.data) {
@@ -175,11 +206,10 @@ func (p *parser) members(depth int, end byte, ms []Member) (Value, error) {
 		switch {
 		case c == end:
 			p.i++
-			if !expectMember || len(ms) == 0 {
-				return Value{kind: Object, obj: ms}, nil
+			if expectMember && len(p.mems) > base {
+				p.rep |= RepairTrailingComma
 			}
-			p.rep |= RepairTrailingComma
-			return Value{kind: Object, obj: ms}, nil
+			return Value{kind: Object, obj: p.popMembers(base)}, nil
 		case c == ',':
 			p.i++
 			if expectMember {
@@ -200,20 +230,60 @@ func (p *parser) members(depth int, end byte, ms []Member) (Value, error) {
 		}
 		p.ws()
 		if p.i >= len(p.data) || p.data[p.i] != ':' {
-			return Value{}, p.errf("':' expected after key %q", key)
+			return Value{}, p.errf("':' expected after key %s", clip(key))
 		}
 		p.i++
 		v, err := p.value(depth)
 		if err != nil {
 			return Value{}, err
 		}
-		ms = append(ms, Member{Key: key, Value: v})
+		p.pushMember(Member{Key: key, Value: v})
 		expectMember = false
 	}
 }
 
+// pushMember and pushValue grow the scratch stacks by doubling (append grows large slices by a
+// quarter, which would allocate five times the final size on the way up).
+func (p *parser) pushMember(m Member) {
+	if len(p.mems) == cap(p.mems) {
+		p.mems = append(make([]Member, 0, max(16, 2*cap(p.mems))), p.mems...)
+	}
+	p.mems = append(p.mems, m)
+}
+
+func (p *parser) pushValue(v Value) {
+	if len(p.vals) == cap(p.vals) {
+		p.vals = append(make([]Value, 0, max(16, 2*cap(p.vals))), p.vals...)
+	}
+	p.vals = append(p.vals, v)
+}
+
+// popMembers takes the members above base off the scratch stack into an object's own slice.
+func (p *parser) popMembers(base int) []Member {
+	n := len(p.mems) - base
+	if n == 0 {
+		return nil
+	}
+	ms := make([]Member, n)
+	copy(ms, p.mems[base:])
+	p.mems = p.mems[:base]
+	return ms
+}
+
+// popValues takes the elements above base off the scratch stack into an array's own slice.
+func (p *parser) popValues(base int) []Value {
+	n := len(p.vals) - base
+	if n == 0 {
+		return nil
+	}
+	vs := make([]Value, n)
+	copy(vs, p.vals[base:])
+	p.vals = p.vals[:base]
+	return vs
+}
+
 func (p *parser) elems(depth int) (Value, error) {
-	var vs []Value
+	base := len(p.vals)
 	expectElem := true
 	for {
 		p.ws()
@@ -223,10 +293,10 @@ func (p *parser) elems(depth int) (Value, error) {
 		switch c := p.data[p.i]; c {
 		case ']':
 			p.i++
-			if expectElem && len(vs) > 0 {
+			if expectElem && len(p.vals) > base {
 				p.rep |= RepairTrailingComma
 			}
-			return Value{kind: Array, arr: vs}, nil
+			return Value{kind: Array, arr: p.popValues(base)}, nil
 		case ',':
 			p.i++
 			if expectElem {
@@ -237,15 +307,17 @@ func (p *parser) elems(depth int) (Value, error) {
 		case ':':
 			// `["k":v, …]`: a dict written with brackets. Only a first element that is a string
 			// can be a key.
-			if len(vs) == 1 && vs[0].kind == String && !expectElem {
+			if len(p.vals) == base+1 && p.vals[base].kind == String && !expectElem {
 				p.rep |= RepairArrayAsObject
 				p.i++
+				key := p.vals[base].str
+				p.vals = p.vals[:base]
 				v, err := p.value(depth)
 				if err != nil {
 					return Value{}, err
 				}
 				// Continue as the members of an object closed by `]`.
-				return p.members(depth, ']', []Member{{Key: vs[0].str, Value: v}})
+				return p.members(depth, ']', &Member{Key: key, Value: v})
 			}
 			return Value{}, p.errf("unexpected ':' in array")
 		default:
@@ -257,7 +329,7 @@ func (p *parser) elems(depth int) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		vs = append(vs, v)
+		p.pushValue(v)
 		expectElem = false
 	}
 }
@@ -270,6 +342,9 @@ func (p *parser) str() (string, error) {
 	for p.i < len(p.data) {
 		c := p.data[p.i]
 		if c == '"' {
+			if p.i-start > maxStringBytes {
+				return "", p.errf("string of more than %d bytes", maxStringBytes)
+			}
 			s := string(p.data[start:p.i])
 			p.i++
 			return s, nil
@@ -285,6 +360,9 @@ func (p *parser) str() (string, error) {
 		c := p.data[p.i]
 		switch {
 		case c == '"':
+			if b.Len() > maxStringBytes {
+				return "", p.errf("string of more than %d bytes", maxStringBytes)
+			}
 			p.i++
 			return b.String(), nil
 		case c < 0x20:
@@ -379,6 +457,9 @@ func (p *parser) number() (Value, error) {
 		break
 	}
 	text := p.data[start:p.i]
+	if len(text) > maxNumberBytes {
+		return Value{}, p.errf("number of more than %d bytes", maxNumberBytes)
+	}
 	// `-inf`, `-nan`: a sign followed by a word.
 	if len(text) == 1 && (text[0] == '-' || text[0] == '+') && p.i < len(p.data) &&
 		(p.data[p.i] == 'i' || p.data[p.i] == 'I' || p.data[p.i] == 'n' || p.data[p.i] == 'N') {
@@ -401,7 +482,7 @@ func (p *parser) number() (Value, error) {
 			return Value{kind: Number, num: f, str: string(text)}, nil
 		}
 		p.i = start
-		return Value{}, p.errf("bad number %q", text)
+		return Value{}, p.errf("bad number %s", clip(string(text)))
 	}
 	return Value{kind: Number, num: f, str: string(text)}, nil
 }
@@ -415,6 +496,11 @@ func (p *parser) word() (Value, error) {
 			continue
 		}
 		break
+	}
+	if p.i-start > maxWordBytes {
+		w := string(p.data[start : start+maxWordBytes+1])
+		p.i = start
+		return Value{}, p.errf("unexpected word %s", clip(w))
 	}
 	w := string(p.data[start:p.i])
 	switch w {
@@ -434,5 +520,14 @@ func (p *parser) word() (Value, error) {
 		return Value{kind: Number, num: math.Inf(1), str: w}, nil
 	}
 	p.i = start
-	return Value{}, p.errf("unexpected word %q", w)
+	return Value{}, p.errf("unexpected word %s", clip(w))
+}
+
+// clip quotes the start of what the miner sent, for an error message.
+func clip(s string) string {
+	const n = 32
+	if len(s) <= n {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:n]) + "…"
 }

@@ -1,6 +1,8 @@
 package cgminer
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 )
 
@@ -13,6 +15,15 @@ import (
 // (`CMD=summary|…|CMD=pools|…`) becomes {"summary":[{…}],"pools":[{…}]}. Since API 1.7 the
 // characters `|`, `,`, `=` and `\` inside values are escaped with `\`.
 func ParseText(data []byte) (Value, error) {
+	// Every field and section costs a few allocations: bound them first, as ParseJSON bounds its
+	// values, and in proportion to the reply beyond a floor (a real field, "Elapsed=14,", has 7
+	// bytes or more; a real section, one pool or device, tens of fields).
+	if limit, n := min(MaxValues(len(data)), max(1024, len(data)/4)), bytes.Count(data, []byte{','}); n > limit {
+		return Value{}, &SyntaxError{Msg: fmt.Sprintf("more than %d fields", limit)}
+	}
+	if limit, n := max(256, len(data)/32), bytes.Count(data, []byte{'|'}); n > limit {
+		return Value{}, &SyntaxError{Msg: fmt.Sprintf("more than %d sections", limit)}
+	}
 	s := string(data)
 	if strings.TrimSpace(s) == "" {
 		return Value{}, &SyntaxError{Msg: "empty reply"}
@@ -56,18 +67,13 @@ func textReply(sections []string) Value {
 		}
 		fields := splitEscaped(sec, ',')
 		name := ""
-		if !strings.ContainsRune(unescapedUntil(fields[0], '='), '=') {
+		if k, _ := cutEscaped(fields[0], '='); k == fields[0] {
 			name, fields = unescapeText(fields[0]), fields[1:]
 		}
 		obj := make([]Member, 0, len(fields))
 		for _, f := range fields {
-			kv := splitEscaped(f, '=')
-			key := unescapeText(kv[0])
-			val := ""
-			if len(kv) > 1 {
-				val = unescapeText(strings.Join(kv[1:], "="))
-			}
-			obj = append(obj, Member{Key: key, Value: StringValue(val)})
+			k, v := cutEscaped(f, '=')
+			obj = append(obj, Member{Key: unescapeText(k), Value: StringValue(unescapeText(v))})
 		}
 		if name == "" && len(obj) > 0 {
 			name = textSectionName(obj[0].Key)
@@ -123,18 +129,29 @@ func splitEscaped(s string, sep byte) []string {
 	return out
 }
 
-// unescapedUntil returns s with escaped characters removed, so that a test for an unescaped
-// separator does not see escaped ones.
-func unescapedUntil(s string, _ byte) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+// cutEscaped splits a field at its first unescaped sep into key and value, as splitting at every
+// one and joining the rest with sep again would (one trailing unescaped sep is dropped).
+func cutEscaped(s string, sep byte) (key, val string) {
+	i := 0
+	for ; i < len(s); i++ {
 		if s[i] == '\\' {
 			i++
-			continue
+		} else if s[i] == sep {
+			break
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
+	if i >= len(s) {
+		return s, ""
+	}
+	key, val = s[:i], s[i+1:]
+	for j := 0; j < len(val); j++ {
+		if val[j] == '\\' {
+			j++
+		} else if val[j] == sep && j == len(val)-1 {
+			val = val[:j]
+		}
+	}
+	return key, val
 }
 
 func unescapeText(s string) string {
