@@ -4,6 +4,7 @@
 package collector
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,8 @@ var (
 	poolLastDesc   = desc("cgminer_pool_last_share_timestamp_seconds", "When the pool last accepted a share.", poolLabels...)
 	feeShareDesc   = desc("cgminer_devfee_share_ratio", "The most of its work the firmware's fee pools may take (fee_pools share); present when a pool is a known fee pool.")
 	sleepingDesc   = desc("cgminer_sleeping", "1 when the miner reports it is deliberately idle (sleep, curtailment).")
+	truncatedDesc  = desc("cgminer_probe_truncated", "1 when the module's limits cut this probe's list of what short (boards, fans, pools, devices, sensors, label values); absent otherwise.", "what")
+	droppedDesc    = desc("cgminer_probe_dropped_readings", "Readings this probe left out as implausible or not finite, by kind; absent when none were.", "what")
 )
 
 // Describe sends nothing: the metrics depend on what the miner reported (an unchecked collector).
@@ -101,11 +104,15 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 // walk calls emit for every sample of the probe. Label values come from the miner: invalid UTF-8
 // would make the metric invalid, so it is replaced rather than allowed to fail the probe.
 func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []string)) {
+	// A value that is not finite is never exported (Sanitize has dropped them already; this
+	// holds for a snapshot that did not go through it).
 	gauge := func(d *def, v float64, lv ...string) {
-		emit(d, prometheus.GaugeValue, v, clean(lv))
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			emit(d, prometheus.GaugeValue, v, clean(lv))
+		}
 	}
 	opt := func(d *def, t prometheus.ValueType, f miner.F, lv ...string) {
-		if f.Set {
+		if f.Set && !math.IsNaN(f.V) && !math.IsInf(f.V, 0) {
 			emit(d, t, f.V, clean(lv))
 		}
 	}
@@ -216,6 +223,12 @@ func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []s
 	}
 	opt(feeShareDesc, prometheus.GaugeValue, s.FeeShare)
 	opt(sleepingDesc, prometheus.GaugeValue, s.Sleeping)
+	for _, what := range s.Truncated {
+		gauge(truncatedDesc, 1, what)
+	}
+	for what, n := range s.Dropped {
+		gauge(droppedDesc, float64(n), what)
+	}
 }
 
 func clean(lv []string) []string {

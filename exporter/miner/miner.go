@@ -67,6 +67,11 @@ type Snapshot struct {
 	// Sleeping is 1 when the miner says it is deliberately idle (sleep mode, curtailment),
 	// 0 when it says it is not, absent when the firmware does not say.
 	Sleeping F
+
+	// Truncated names, sorted, what a limit cut short (boards, fans, pools, …; see Limits);
+	// nil when nothing was. Dropped counts by kind the readings Sanitize left out as implausible.
+	Truncated []string
+	Dropped   map[string]int
 }
 
 // Board is one hashboard slot.

@@ -1,0 +1,93 @@
+package collector_test
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/minefarm/cgminer-stack/exporter/collector"
+	"github.com/minefarm/cgminer-stack/exporter/miner"
+)
+
+// both returns a probe's exposition through WriteText, after holding it equal to a pedantic
+// registry's.
+func both(t *testing.T, p *collector.Probe) string {
+	t.Helper()
+	var direct bytes.Buffer
+	if err := p.WriteText(&direct); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var viaReg bytes.Buffer
+	enc := expfmt.NewEncoder(&viaReg, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if direct.String() != viaReg.String() {
+		t.Errorf("WriteText:\n%s\nregistry:\n%s", direct.String(), viaReg.String())
+	}
+	return direct.String()
+}
+
+func TestTruncatedAndDropped(t *testing.T) {
+	tests := []struct {
+		name     string
+		snap     miner.Snapshot
+		want     []string
+		wantNone []string
+	}{
+		{
+			name:     "nothing cut, nothing dropped: no series",
+			snap:     miner.Snapshot{Model: "m"},
+			wantNone: []string{"cgminer_probe_truncated", "cgminer_probe_dropped_readings"},
+		},
+		{
+			name: "each cut and each kind of drop is one series",
+			snap: miner.Snapshot{Model: "m", Truncated: []string{miner.CutBoards, miner.CutPools},
+				Dropped: map[string]int{miner.DropHashrate: 3, miner.DropTemperature: 1}},
+			want: []string{
+				`cgminer_probe_truncated{what="boards"} 1`,
+				`cgminer_probe_truncated{what="pools"} 1`,
+				`cgminer_probe_dropped_readings{what="hashrate"} 3`,
+				`cgminer_probe_dropped_readings{what="temperature"} 1`,
+			},
+		},
+		{
+			name: "a snapshot that skipped Sanitize still exports nothing that is not finite",
+			snap: miner.Snapshot{Model: "m", Hashrate: miner.Some(math.Inf(1)), Uptime: miner.Some(math.NaN()),
+				Fans:         []miner.Fan{{Name: "0", RPM: math.NaN()}},
+				Temperatures: []miner.Temperature{{Sensor: "max", Celsius: math.Inf(-1)}},
+				Boards:       []miner.Board{{Present: true, Hashrate: miner.Some(math.NaN())}}},
+			wantNone: []string{"cgminer_hashrate_hashes_per_second", "cgminer_uptime_seconds", "cgminer_fan_speed_rpm{",
+				"cgminer_temperature_celsius{", "cgminer_board_hashrate_hashes_per_second{", "NaN", "Inf"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := both(t, &collector.Probe{Up: true, Snapshot: &tc.snap})
+			for _, w := range tc.want {
+				if !strings.Contains(out, w+"\n") {
+					t.Errorf("missing %s in\n%s", w, out)
+				}
+			}
+			for _, w := range tc.wantNone {
+				for _, line := range strings.Split(out, "\n") {
+					if !strings.HasPrefix(line, "#") && strings.Contains(line, w) {
+						t.Errorf("unexpected %s", line)
+					}
+				}
+			}
+		})
+	}
+}
