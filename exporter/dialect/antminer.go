@@ -1,7 +1,6 @@
 package dialect
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 
@@ -41,7 +40,7 @@ func readAntminer(r replies, s *miner.Snapshot) {
 		}
 	}
 	readCommon(r, s, u)
-	readBitmainStats(drv, s, u)
+	readBitmainStats(drv, s, u, r.lim)
 }
 
 // bitmainSoftware names the software from the version block: BMMiner, CGMiner (VNish writes
@@ -98,29 +97,72 @@ func bitmainDriver(r replies) cgminer.Value {
 	return cgminer.Value{}
 }
 
-// chainKeys lists the chain numbers N that any chain_*N key of the driver block mentions.
-func chainKeys(drv cgminer.Value) []int {
-	seen := map[int]bool{}
-	for _, m := range drv.Members() {
-		for _, p := range []string{"chain_acn", "chain_acs", "chain_rateideal", "chain_rate", "chain_hw"} {
-			if strings.HasPrefix(m.Key, p) {
-				if n, err := strconv.Atoi(m.Key[len(p):]); err == nil && n > 0 {
-					seen[n] = true
-				}
-				break
-			}
+// maxChainNumber bounds the chain numbers read from chain_*N keys: Bitmain numbers chains from
+// 1 (S9-era from 6). A larger number is not a chain, and the slot arithmetic stays far from
+// overflow.
+const maxChainNumber = 1 << 20
+
+// chainPrefixes are the per-chain keys of the driver block, longest first where one is the
+// prefix of another.
+var chainPrefixes = []string{"chain_acn", "chain_acs", "chain_rateideal", "chain_rate", "chain_hw"}
+
+// chainKey splits a chain_*N key into its prefix and N (ok is false for any other key).
+func chainKey(key string) (prefix string, n int, ok bool) {
+	if !strings.HasPrefix(key, "chain_") {
+		return "", 0, false
+	}
+	for _, p := range chainPrefixes {
+		if strings.HasPrefix(key, p) {
+			n, err := strconv.Atoi(key[len(p):])
+			return p, n, err == nil && n > 0
 		}
 	}
-	out := make([]int, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
+	return "", 0, false
+}
+
+// chainSpan reads the chain numbers of the driver block in one pass: the smallest any chain_*N
+// key mentions, and the smallest and largest of a populated chain (chips counted, hashrate, or
+// o/x in chain_acs), all 0 when there is none; skipped reports keys whose N is beyond
+// maxChainNumber. (Where firmware repeats a key, any of its values can make the chain populated.)
+func chainSpan(drv cgminer.Value) (first, lo, hi int, skipped bool) {
+	for _, m := range drv.Members() {
+		p, n, ok := chainKey(m.Key)
+		if !ok {
+			continue
+		}
+		if n > maxChainNumber {
+			skipped = true
+			continue
+		}
+		if first == 0 || n < first {
+			first = n
+		}
+		populated := false
+		switch p {
+		case "chain_acn", "chain_rate":
+			f, ok := m.Value.Float()
+			populated = ok && f > 0
+		case "chain_acs":
+			populated = strings.ContainsAny(m.Value.Str(), "ox")
+		}
+		if populated {
+			if lo == 0 || n < lo {
+				lo = n
+			}
+			hi = max(hi, n)
+		}
 	}
-	sort.Ints(out)
-	return out
+	return first, lo, hi, skipped
+}
+
+// hasChainKeys reports whether the driver block has any chain_*N key.
+func hasChainKeys(drv cgminer.Value) bool {
+	first, _, _, _ := chainSpan(drv)
+	return first > 0
 }
 
 // readBitmainStats maps the driver block: chains to boards, fans, temperatures, mode.
-func readBitmainStats(drv cgminer.Value, s *miner.Snapshot, u units) {
+func readBitmainStats(drv cgminer.Value, s *miner.Snapshot, u units, lim miner.Limits) {
 	if drv.Kind() != cgminer.Object {
 		return
 	}
@@ -140,8 +182,8 @@ func readBitmainStats(drv cgminer.Value, s *miner.Snapshot, u units) {
 		s.HashrateNominal = scaled(f, u.ghs)
 	}
 	model, _ := LookupModel(s.Model)
-	readChains(drv, s, u, model.Boards)
-	readBitmainFans(drv, s, model.Fans)
+	readChains(drv, s, u, model.Boards, lim.Boards)
+	readBitmainFans(drv, s, model.Fans, lim.Fans)
 	if t := positive(drv, "temp_max"); t.Set {
 		s.Temperatures = append(s.Temperatures, miner.Temperature{Sensor: "max", Celsius: t.V})
 	}
@@ -162,24 +204,26 @@ func chainPopulated(drv cgminer.Value, n int) bool {
 	return strings.ContainsAny(drv.StrKey("chain_acs"+ns), "ox")
 }
 
-func readChains(drv cgminer.Value, s *miner.Snapshot, u units, expected int) {
-	ns := chainKeys(drv)
-	if len(ns) == 0 {
+func readChains(drv cgminer.Value, s *miner.Snapshot, u units, expected, limit int) {
+	first, lo, hi, skipped := chainSpan(drv)
+	if skipped {
+		s.Truncate(miner.CutBoards)
+	}
+	if first == 0 {
 		return
 	}
 	// Chain numbers start at a model-dependent offset (S9-era: 6–8): boards are numbered from the
 	// first block of five that holds a board; empty slots inside the model's count stay listed.
-	base, last := ns[0], 0
-	for _, n := range ns {
-		if chainPopulated(drv, n) {
-			if last == 0 {
-				base = (n-1)/5*5 + 1
-			}
-			last = n
-		}
+	base, last := first, 0
+	if lo > 0 {
+		base, last = (lo-1)/5*5+1, hi
 	}
 	if expected > 0 && base+expected-1 > last {
 		last = base + expected - 1
+	}
+	if last-base >= limit {
+		last = base + limit - 1
+		s.Truncate(miner.CutBoards)
 	}
 	for n := base; n <= last; n++ {
 		k := strconv.Itoa(n)
@@ -214,7 +258,13 @@ func readChains(drv cgminer.Value, s *miner.Snapshot, u units, expected int) {
 // absent when every sensor reads 0 ("0-0-0-0" is an empty slot).
 func maxDashed(v string) miner.F {
 	var out miner.F
-	for _, p := range strings.Split(v, "-") {
+	for len(v) > 0 {
+		p := v
+		if i := strings.IndexByte(v, '-'); i >= 0 {
+			p, v = v[:i], v[i+1:]
+		} else {
+			v = ""
+		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || f <= 0 {
 			continue
@@ -226,40 +276,54 @@ func maxDashed(v string) miner.F {
 	return out
 }
 
+// fanNumber reads the N of a fanN key (0 for any other key).
+func fanNumber(key string) int {
+	if !strings.HasPrefix(key, "fan") {
+		return 0
+	}
+	n, err := strconv.Atoi(key[3:])
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
+
 // readBitmainFans picks the model's fans out of fan1…fan16: they sit in a block of four starting
 // at a model-dependent number (S9: fan5, fan6); the first block with a spinning fan is theirs.
-func readBitmainFans(drv cgminer.Value, s *miner.Snapshot, expected int) {
-	fans := map[int]float64{}
-	maxN := 0
+// Only the fanN keys present are read, and at most limit fans from the block's start: neither
+// fan_num nor a key's number sizes a loop.
+func readBitmainFans(drv cgminer.Value, s *miner.Snapshot, expected, limit int) {
+	found, minSpin, maxSpin := false, 0, 0
 	for _, m := range drv.Members() {
-		if !strings.HasPrefix(m.Key, "fan") {
+		n := fanNumber(m.Key)
+		if n == 0 {
 			continue
 		}
-		n, err := strconv.Atoi(m.Key[3:])
-		if err != nil || n <= 0 {
+		f, ok := m.Value.Float()
+		if !ok {
 			continue
 		}
-		if f, ok := m.Value.Float(); ok {
-			fans[n] = f
-			if n > maxN {
-				maxN = n
+		found = true
+		if f > 0 {
+			if minSpin == 0 || n < minSpin {
+				minSpin = n
+			}
+			if n > maxSpin {
+				maxSpin = n
 			}
 		}
 	}
-	if len(fans) == 0 {
+	if !found {
 		return
 	}
 	base := 0
-	for n := 1; n <= maxN; n++ {
-		if fans[n] > 0 {
-			base = (n-1)/4*4 + 1
-			break
-		}
+	if minSpin > 0 {
+		base = (minSpin-1)/4*4 + 1
 	}
 	count := expected
 	if count == 0 {
-		if f, ok := drv.FloatKey("fan_num"); ok && f > 0 {
-			count = int(f)
+		if f, ok := drv.FloatKey("fan_num"); ok && f >= 1 {
+			count = int(min(f, float64(limit+1)))
 		}
 	}
 	if base == 0 {
@@ -269,18 +333,26 @@ func readBitmainFans(drv cgminer.Value, s *miner.Snapshot, expected int) {
 		base = 1
 	}
 	if count == 0 {
-		for n := base; n <= maxN; n++ {
-			if fans[n] > 0 {
-				count = n - base + 1
-			}
-		}
+		count = maxSpin - base + 1 // up to the highest spinning fan
 	}
-	for i := 0; i < count; i++ {
-		rpm, ok := fans[base+i]
-		if !ok {
+	if count > limit {
+		count = limit
+		s.Truncate(miner.CutFans)
+	}
+	rpm := make([]miner.F, count)
+	for _, m := range drv.Members() {
+		n := fanNumber(m.Key)
+		if n < base || n-base >= count {
 			continue
 		}
-		s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(i), RPM: rpm})
+		if f, ok := m.Value.Float(); ok {
+			rpm[n-base] = miner.Some(f) // a repeated key: the last wins
+		}
+	}
+	for i, f := range rpm {
+		if f.Set {
+			s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(i), RPM: f.V})
+		}
 	}
 }
 

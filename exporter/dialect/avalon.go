@@ -13,12 +13,23 @@ import (
 // bracket matches Canaan's `Key[value]` tokens inside an "MM ID" string.
 var bracket = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\[([^\]]*)\]`)
 
-// mmFields parses one "MM ID" string into its tokens (first occurrence of a key wins).
-func mmFields(s string) map[string]string {
-	out := map[string]string{}
-	for _, m := range bracket.FindAllStringSubmatch(s, -1) {
-		if _, dup := out[m[1]]; !dup {
-			out[m[1]] = strings.TrimSpace(m[2])
+// maxMMFields bounds the Key[value] fields read from one packed string: the richest capture
+// (Avalon Q) has 67.
+const maxMMFields = 1024
+
+// mmFields parses one "MM ID" string into its tokens (first occurrence of a key wins), at most
+// maxMMFields of them (Snapshot.Truncated says "fields" when there were more).
+func mmFields(str string, s *miner.Snapshot) map[string]string {
+	ms := bracket.FindAllStringSubmatchIndex(str, maxMMFields+1)
+	if len(ms) > maxMMFields {
+		ms = ms[:maxMMFields]
+		s.Truncate(miner.CutFields)
+	}
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		k := str[m[2]:m[3]]
+		if _, dup := out[k]; !dup {
+			out[k] = strings.TrimSpace(str[m[4]:m[5]])
 		}
 	}
 	return out
@@ -37,24 +48,45 @@ func mmFloat(f map[string]string, key string) miner.F {
 	return miner.Some(n)
 }
 
-func mmList(f map[string]string, key string) []float64 {
-	var out []float64
-	for _, p := range strings.Fields(f[key]) {
-		if n, err := strconv.ParseFloat(p, 64); err == nil {
-			out = append(out, n)
+// mmList reads a space-separated list of numbers ("MGHS[12362.61 12812.16]"), at most max of
+// them; more reports whether the list went on beyond.
+func mmList(f map[string]string, key string, max int) (out []float64, more bool) {
+	for p := range strings.FieldsSeq(f[key]) {
+		n, err := strconv.ParseFloat(p, 64)
+		if err != nil {
+			continue
+		}
+		if len(out) == max {
+			return out, true
+		}
+		out = append(out, n)
+	}
+	return out, false
+}
+
+// countFields counts the space-separated fields of s, stopping at max.
+func countFields(s string, max int) int {
+	n := 0
+	for range strings.FieldsSeq(s) {
+		if n++; n == max {
+			break
 		}
 	}
-	return out
+	return n
 }
 
 type mmModule struct {
 	key    string
+	num    int  // the number after "MM ID"
+	numOK  bool // whether it is one
+	raw    string
 	fields map[string]string
 	hb     string // the HBinfo string of the same stats entry, when separate
 }
 
-// avalonModules collects the MM ID strings of stats and estats, in key order.
-func avalonModules(r replies) []mmModule {
+// avalonModules collects the MM ID strings of stats and estats, in key order, and parses the
+// first limit of them (Snapshot.Truncated says "boards" when there were more).
+func avalonModules(r replies, s *miner.Snapshot, limit int) []mmModule {
 	var mods []mmModule
 	seen := map[string]bool{}
 	for _, c := range []cgminer.Command{cgminer.EStats, cgminer.Stats} {
@@ -69,7 +101,8 @@ func avalonModules(r replies) []mmModule {
 					continue
 				}
 				seen[id] = true
-				mods = append(mods, mmModule{key: id, fields: mmFields(m.Value.Str()), hb: hb})
+				num, err := strconv.Atoi(strings.TrimPrefix(id, "MM ID"))
+				mods = append(mods, mmModule{key: id, num: num, numOK: err == nil, raw: m.Value.Str(), hb: hb})
 			}
 		}
 		if len(mods) > 0 {
@@ -77,8 +110,19 @@ func avalonModules(r replies) []mmModule {
 		}
 	}
 	sort.SliceStable(mods, func(i, j int) bool {
-		return lessNumeric(strings.TrimPrefix(mods[i].key, "MM ID"), strings.TrimPrefix(mods[j].key, "MM ID"))
+		a, b := mods[i], mods[j]
+		if a.numOK && b.numOK {
+			return a.num < b.num
+		}
+		return strings.TrimPrefix(a.key, "MM ID") < strings.TrimPrefix(b.key, "MM ID")
 	})
+	if len(mods) > limit {
+		mods = mods[:limit]
+		s.Truncate(miner.CutBoards)
+	}
+	for i := range mods {
+		mods[i].fields = mmFields(mods[i].raw, s)
+	}
 	return mods
 }
 
@@ -118,7 +162,7 @@ func readAvalon(r replies, s *miner.Snapshot) {
 		desc := r.description(cgminer.Summary, cgminer.Stats)
 		s.Software, s.SoftwareVersion = softwareFromDescription(desc), versionFromDescription(desc)
 	}
-	mods := avalonModules(r)
+	mods := avalonModules(r, s, r.lim.Boards)
 	s.Model = avalonModel(r, mods)
 	readCommon(r, s, defaultUnits)
 	if len(mods) == 0 {
@@ -127,8 +171,12 @@ func readAvalon(r replies, s *miner.Snapshot) {
 	first := mods[0].fields
 	if len(mods) == 1 {
 		// One controller: boards are the entries of MGHS.
-		ghs := mmList(first, "MGHS")
-		tmax := mmList(first, "MTmax")
+		ghs, more := mmList(first, "MGHS", r.lim.Boards)
+		if more {
+			s.Truncate(miner.CutBoards)
+		}
+		tmax, _ := mmList(first, "MTmax", len(ghs))
+		var hb map[string]string // HBinfo's fields, parsed once when a board needs them
 		for i, g := range ghs {
 			b := miner.Board{Index: i, Present: true, Hashrate: miner.Some(g * 1e9)}
 			if i < len(tmax) && tmax[i] > 0 {
@@ -136,9 +184,14 @@ func readAvalon(r replies, s *miner.Snapshot) {
 			}
 			pvt := first["PVT_T"+strconv.Itoa(i)]
 			if pvt == "" && mods[0].hb != "" {
-				pvt = mmFields(mods[0].hb)["PVT_T"+strconv.Itoa(i)]
+				if hb == nil {
+					hb = mmFields(mods[0].hb, s)
+				}
+				pvt = hb["PVT_T"+strconv.Itoa(i)]
 			}
-			if n := len(strings.Fields(pvt)); n > 0 {
+			// One temperature per chip: the count is the chips (above the limit it is dropped
+			// as implausible, so counting stops just past it).
+			if n := countFields(pvt, r.lim.ChipsPerBoard+1); n > 0 {
 				b.Chips = miner.Some(float64(n))
 			}
 			s.Boards = append(s.Boards, b)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,4 +88,26 @@ func BenchmarkParseCollectWhatsminer(b *testing.B) {
 	d := "btminer-whatsminer/whatsminer-m30s"
 	benchParseCollect(b, map[string]string{"summary": d + "_summary.json", "pools": d + "_pools.json",
 		"edevs": d + "_edevs.json", "devs": d + "-20210322_devs_sorted.json"})
+}
+
+// BenchmarkReadHostile reads each reply of TestHostileReplies (decoded once) with every family
+// and writes its metrics: what one probe of such a miner costs. Each stays in proportion to the
+// reply's size; none of them is slower than a few milliseconds per family.
+func BenchmarkReadHostile(b *testing.B) {
+	for _, c := range hostileCases() {
+		res, size := hostileResult(b, c)
+		b.Run(strings.ReplaceAll(c.name, " ", "_"), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				for _, fam := range dialect.Families {
+					snap := dialect.Read(res, fam)
+					p := &collector.Probe{Up: true, Snapshot: &snap}
+					if err := p.WriteText(io.Discard); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
 }

@@ -17,7 +17,7 @@ var braiinsHW = regexp.MustCompile(`(?i)am\d+-(s\d+[a-z]*)`)
 // read as an Antminer.
 func readBraiins(r replies, s *miner.Snapshot) {
 	id := r.identity()
-	if strings.HasPrefix(strings.ToLower(id.StrKey("BMMiner")), "bos_") || len(chainKeys(bitmainDriver(r))) > 0 {
+	if strings.HasPrefix(strings.ToLower(id.StrKey("BMMiner")), "bos_") || hasChainKeys(bitmainDriver(r)) {
 		readAntminer(r, s)
 		s.Firmware = "braiins"
 		return
@@ -56,7 +56,12 @@ func readBraiins(r replies, s *miner.Snapshot) {
 	for _, t := range r.section(cgminer.Temps, "TEMPS") {
 		temps[t.StrKey("ID")] = t
 	}
-	devs := append([]cgminer.Value(nil), r.section(cgminer.Devs, "DEVS")...)
+	devs := r.section(cgminer.Devs, "DEVS")
+	if len(devs) > r.lim.Boards {
+		devs = devs[:r.lim.Boards]
+		s.Truncate(miner.CutBoards)
+	}
+	devs = append([]cgminer.Value(nil), devs...)
 	sort.SliceStable(devs, func(i, j int) bool { return lessNumeric(devs[i].StrKey("ID"), devs[j].StrKey("ID")) })
 	var nominal float64
 	nominalSet := false
@@ -84,6 +89,10 @@ func readBraiins(r replies, s *miner.Snapshot) {
 	if len(devs) == 0 {
 		// No devs in this probe: the boards still show in temps.
 		for i, t := range r.section(cgminer.Temps, "TEMPS") {
+			if i == r.lim.Boards {
+				s.Truncate(miner.CutBoards)
+				break
+			}
 			b := miner.Board{Index: i, Present: true, Chips: chips[t.StrKey("ID")]}
 			if c := positive(t, "Chip"); c.Set {
 				b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "chip", Celsius: c.V})
@@ -98,6 +107,10 @@ func readBraiins(r replies, s *miner.Snapshot) {
 		s.HashrateNominal = miner.Some(nominal)
 	}
 	for i, f := range r.section(cgminer.Fans, "FANS") {
+		if len(s.Fans) == r.lim.Fans {
+			s.Truncate(miner.CutFans)
+			break
+		}
 		name := f.StrKey("ID")
 		if name == "" {
 			name = slotLabel(i)

@@ -160,6 +160,10 @@ func readPools(r replies, s *miner.Snapshot) {
 		if strings.TrimSpace(p.StrKey("URL")) == "" {
 			continue // an unused pool slot (VNish lists them)
 		}
+		if len(s.Pools) == r.lim.Pools {
+			s.Truncate(miner.CutPools)
+			break
+		}
 		idx := p.StrKey("POOL")
 		if idx == "" {
 			idx = strconv.Itoa(i)
@@ -211,6 +215,10 @@ func lastShare(v cgminer.Value, when float64) miner.F {
 
 func readDevs(r replies, s *miner.Snapshot) {
 	for i, d := range r.section(cgminer.Devs, "DEVS") {
+		if i == r.lim.Devices {
+			s.Truncate(miner.CutDevices)
+			break
+		}
 		id := d.StrKey("ID")
 		if id == "" {
 			id = d.StrKey("ASC")
@@ -276,6 +284,10 @@ func readGeneric(r replies, s *miner.Snapshot) {
 	readCommon(r, s, defaultUnits)
 	// Per-device hashrate and temperature: the devs of these forks are the hashboards.
 	for i, d := range r.section(cgminer.Devs, "DEVS") {
+		if i == r.lim.Boards {
+			s.Truncate(miner.CutBoards)
+			break
+		}
 		b := miner.Board{Index: i, Present: true}
 		b.Hashrate, _ = rateFields(d, defaultUnits)
 		if t := positive(d, "Temperature"); t.Set {

@@ -70,8 +70,13 @@ func hasCommand(cs []cgminer.Command, c cgminer.Command) bool {
 	return false
 }
 
-// replies gives the dialects typed access to a probe's successful replies.
-type replies struct{ res *cgminer.Result }
+// replies gives the dialects typed access to a probe's successful replies, and the limits that
+// bound every list they read from them: a loop or a slice is sized by the members the miner
+// actually sent, never by a number or key it sent, and stops at the limit.
+type replies struct {
+	res *cgminer.Result
+	lim miner.Limits
+}
 
 func (r replies) get(c cgminer.Command) *cgminer.Reply {
 	if r.res == nil {
@@ -137,7 +142,7 @@ func (r replies) statsType() string {
 
 // Identify tells which family answered. It never fails: a reply it cannot place is Generic.
 func Identify(res *cgminer.Result) *Family {
-	r := replies{res}
+	r := replies{res: res}
 	id := r.identity()
 	desc := strings.ToLower(r.description(cgminer.Version, cgminer.Summary, cgminer.Stats, cgminer.Devs, cgminer.Pools))
 	has := func(key string) bool { _, ok := id.Lookup(key); return ok }
@@ -223,15 +228,25 @@ func hasChains(r replies) bool {
 // fills in what the model table knows and the miner did not say, and marks the firmware's fee
 // pools by DefaultFeePools (Expect.Apply marks them again by the configured ones).
 func Read(res *cgminer.Result, f *Family) miner.Snapshot {
+	return ReadLimited(res, f, miner.DefaultLimits)
+}
+
+// ReadLimited is Read within a module's limits: lists stop at their limit (Snapshot.Truncated
+// names each that did) and every reading goes through miner.Snapshot.Sanitize before the model
+// table fills in what is absent, so an implausible reading is replaced by the model's value where
+// the table has one.
+func ReadLimited(res *cgminer.Result, f *Family, lim miner.Limits) miner.Snapshot {
 	if f == nil {
 		f = Identify(res)
 	}
-	r := replies{res}
+	lim = lim.OrDefault()
+	r := replies{res: res, lim: lim}
 	s := miner.Snapshot{Family: f.Name}
 	f.read(r, &s)
 	if s.Software == "" {
 		s.Software = softwareFromDescription(r.description(cgminer.Version, cgminer.Summary))
 	}
+	s.Sanitize(lim)
 	applyModel(&s)
 	defaultFeePools.Mark(&s)
 	return s

@@ -36,11 +36,11 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 		}
 	}
 	for i, t := range r.section(cgminer.Temps, "TEMPS") {
-		idx := i
-		if f, ok := t.FloatKey("ID"); ok {
-			idx = int(f)
+		idx, ok := i, true
+		if f, set := t.FloatKey("ID"); set {
+			idx, ok = slotIndex(f, len(s.Boards))
 		}
-		if idx < 0 || idx >= len(s.Boards) {
+		if !ok || idx >= len(s.Boards) {
 			continue
 		}
 		hottest := map[string]float64{}
@@ -62,6 +62,10 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 	if fans := r.section(cgminer.Fans, "FANS"); len(fans) > 0 {
 		s.Fans = s.Fans[:0]
 		for i, f := range fans {
+			if len(s.Fans) == r.lim.Fans {
+				s.Truncate(miner.CutFans)
+				break
+			}
 			name := strings.TrimPrefix(strings.ToLower(f.StrKey("FAN")), "fan")
 			if n, err := strconv.Atoi(name); err == nil {
 				name = strconv.Itoa(n - 1)
@@ -84,9 +88,11 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 			shut++
 		}
 		// Devs' "Nominal MHS" per board, by ASC number (0-based like our boards).
-		if idx, ok := d.FloatKey("ASC"); ok && int(idx) >= 0 && int(idx) < len(s.Boards) {
-			if f := positive(d, "Nominal MHS"); f.Set && !s.Boards[int(idx)].HashrateNominal.Set {
-				s.Boards[int(idx)].HashrateNominal = scaled(f, 1e6)
+		if f, ok := d.FloatKey("ASC"); ok {
+			if idx, ok := slotIndex(f, len(s.Boards)); ok {
+				if f := positive(d, "Nominal MHS"); f.Set && !s.Boards[idx].HashrateNominal.Set {
+					s.Boards[idx].HashrateNominal = scaled(f, 1e6)
+				}
 			}
 		}
 	}
@@ -96,3 +102,12 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 }
 
 func slotLabel(i int) string { return strconv.Itoa(i) }
+
+// slotIndex turns a slot number the miner sent into an index below n, without converting a
+// number outside that range (whose int conversion is not defined).
+func slotIndex(f float64, n int) (int, bool) {
+	if f < 0 || f >= float64(n) {
+		return 0, false
+	}
+	return int(f), true
+}

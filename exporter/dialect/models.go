@@ -73,6 +73,9 @@ func modelKey(name string) string { return strings.Join(strings.Fields(strings.T
 
 // LookupModel finds a model by its canonical name, ignoring case and spacing.
 func LookupModel(name string) (Model, bool) {
+	if len(name) > maxModelName {
+		return Model{}, false // no model's name is that long; a miner's Type can be
+	}
 	if m, ok := modelIndex[modelKey(name)]; ok {
 		return *m, true
 	}
@@ -86,6 +89,13 @@ func unitsFor(model string) units {
 	}
 	return defaultUnits
 }
+
+// maxModelName bounds the length of a name LookupModel compares: the table's longest is 20 bytes.
+const maxModelName = 64
+
+// maxModelWords bounds the words of a model name as firmware writes it: the table's longest has 3,
+// and Hiveon's spacing can split one into a few more.
+const maxModelWords = 8
 
 var typeSuffix = regexp.MustCompile(`\s*\(([^)]*)\)\s*$`)
 
@@ -113,7 +123,9 @@ func splitType(t string) (model, firmware string) {
 	// longest prefix the model table knows, and read the rest as the firmware.
 	if _, known := LookupModel(t); !known {
 		fields := strings.Fields(t)
-		for n := len(fields) - 1; n >= 2; n-- {
+		// No model name has more than maxModelWords words: longer prefixes are not tried, so a
+		// Type of thousands of words costs one pass, not one per word.
+		for n := min(len(fields)-1, maxModelWords); n >= 2; n-- {
 			if _, ok := LookupModel(strings.Join(fields[:n], " ")); ok {
 				rest := strings.ToLower(strings.Join(fields[n:], " "))
 				if m, ok := LookupModel(strings.Join(fields[:n], " ")); ok {

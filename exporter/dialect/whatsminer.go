@@ -62,15 +62,20 @@ func readWhatsminer(r replies, s *miner.Snapshot) {
 	bySlot := map[int]cgminer.Value{}
 	maxSlot := -1
 	for i, d := range devs {
-		slot := i
-		if f, ok := d.FloatKey("Slot"); ok {
-			slot = int(f)
-		} else if f, ok := d.FloatKey("ASC"); ok {
-			slot = int(f)
+		f, ok := d.FloatKey("Slot")
+		if !ok {
+			if f, ok = d.FloatKey("ASC"); !ok {
+				f = float64(i)
+			}
 		}
-		if slot < 0 || slot > 64 {
+		if f < 0 {
 			continue
 		}
+		if f >= float64(r.lim.Boards) {
+			s.Truncate(miner.CutBoards)
+			continue
+		}
+		slot := int(f)
 		bySlot[slot] = d
 		if slot > maxSlot {
 			maxSlot = slot
