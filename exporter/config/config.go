@@ -64,6 +64,8 @@ type Module struct {
 	// MaxReplyBytes caps one reply.
 	MaxReplyBytes int    `yaml:"max_reply_bytes,omitempty"`
 	Expect        Expect `yaml:"expect,omitempty"`
+	// Limits bound what one probe reads from the miner (see limits.go).
+	Limits Limits `yaml:"limits"`
 }
 
 // Expect is what a healthy miner of this module has; set values override the model table.
@@ -119,6 +121,7 @@ func (m *Module) setDefaults() {
 	if m.Dialect == "" {
 		m.Dialect = "auto"
 	}
+	m.Limits.setDefaults()
 }
 
 func (m *Module) validate(name string) error {
@@ -145,6 +148,9 @@ func (m *Module) validate(name string) error {
 		if p.URL == nil && p.User == nil {
 			return fmt.Errorf("module %q: expected pool %d has neither url nor user", name, i)
 		}
+	}
+	if err := m.Limits.validate(m.Expect); err != nil {
+		return fmt.Errorf("module %q: limits: %w", name, err)
 	}
 	return nil
 }

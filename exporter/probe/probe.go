@@ -438,7 +438,10 @@ func (h *Handler) run(ctx context.Context, addr, modName string, mod *config.Mod
 			logger.Debug("repaired malformed reply", "target", addr, "command", rep.Command, "repairs", rep.Repairs.String())
 		}
 	}
-	snap := dialect.Read(res, fam)
+	snap := dialect.ReadLimited(res, fam, mod.ReadLimits())
+	if len(snap.Truncated) > 0 {
+		logger.Warn("miner reply exceeded the module's limits", "target", addr, "module", modName, "truncated", snap.Truncated, "dropped", snap.Dropped)
+	}
 	mod.Expectations().Apply(&snap)
 	p.Up = true
 	p.Snapshot = &snap
