@@ -27,5 +27,6 @@ rules-check: tools
 	$(AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-site-a,repair_receiver alertname=MinerTemperatureCritical severity=critical category=temperature site=site-a instance=127.1.0.1
 	$(AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-ops,email-ops,repair_receiver alertname=SiteDown severity=critical category=fleet site=site-b
 	$(AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-ops,email-ops,blackhole alertname=ExporterProbesFailing severity=critical category=meta reason=exporter_down
+	$(AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=email-ops,blackhole alertname=MinerScrapeFailing severity=warning category=meta site=site-a instance=10.0.0.1
 
 TEST_TARGETS += rules-check
