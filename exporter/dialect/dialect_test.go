@@ -2,6 +2,7 @@ package dialect_test
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
@@ -98,6 +99,33 @@ func TestExpectPools(t *testing.T) {
 	dialect.Expect{}.Apply(&none)
 	if none.Pools[0].Expected.Set {
 		t.Error("pool_expected set although the module expects no pools")
+	}
+}
+
+// A pool whose URL or worker is longer than the label limit is cut before the expectations are
+// applied; the cut value must not pass for an expected pool (what was cut off could name any pool,
+// and a pattern ending in .* would otherwise match the prefix).
+func TestExpectPoolsCutNeverExpected(t *testing.T) {
+	long := "stratum+tcp://pool.example.com:3333/" + strings.Repeat("x", 200) + "@evil.example"
+	pats := []dialect.PoolPattern{{URL: regexp.MustCompile(`^(?:stratum\+tcp://pool\.example\.com:3333.*)$`)}}
+	for _, tc := range []struct {
+		name      string
+		url, user string
+		want      float64
+	}{
+		{"short URL matches", "stratum+tcp://pool.example.com:3333", "farm.1", 1},
+		{"URL cut at the label limit", long, "farm.1", 0},
+		{"worker cut at the label limit", "stratum+tcp://pool.example.com:3333", strings.Repeat("w", 300), 0},
+		{"URL not UTF-8", "stratum+tcp://pool.example.com:3333\xff", "farm.1", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := miner.Snapshot{Firmware: "stock", Pools: []miner.Pool{{Index: "0", URL: tc.url, User: tc.user}}}
+			s.Sanitize(miner.DefaultLimits)
+			dialect.Expect{Pools: pats}.Apply(&s)
+			if got := s.Pools[0].Expected; !got.Set || got.V != tc.want {
+				t.Errorf("expected = %+v, want %v (url %d bytes after sanitising)", got, tc.want, len(s.Pools[0].URL))
+			}
+		})
 	}
 }
 

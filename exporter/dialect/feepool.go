@@ -186,7 +186,7 @@ func (fp FeePools) Mark(s *miner.Snapshot) {
 	s.FeeShare = miner.F{}
 	for i := range s.Pools {
 		p := &s.Pools[i]
-		p.DevFee = fp.Recognises(s.Firmware, *p)
+		p.DevFee = !p.Cut && fp.Recognises(s.Firmware, *p)
 		if p.DevFee {
 			s.FeeShare = miner.Some(fp[s.Firmware].Share)
 		}

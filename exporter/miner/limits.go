@@ -184,8 +184,10 @@ func (s *Snapshot) Sanitize(l Limits) {
 	for i := range s.Pools {
 		p := &s.Pools[i]
 		p.Index = s.label(p.Index, l.LabelBytes)
+		url, user := p.URL, p.User
 		p.URL = s.label(p.URL, l.LabelBytes)
 		p.User = s.label(p.User, l.LabelBytes)
+		p.Cut = url != p.URL || user != p.User
 		p.Priority = s.within(p.Priority, 0, MaxPriority, DropPriority)
 		p.SharesAccepted = s.within(p.SharesAccepted, 0, maxFiniteDouble, DropCounter)
 		p.SharesRejected = s.within(p.SharesRejected, 0, maxFiniteDouble, DropCounter)

@@ -118,6 +118,10 @@ type Pool struct {
 	// the pool's URL and worker are one of its fee endpoints (VNish "DevFee", the hidden "*"
 	// pool). A pool's name or priority alone never makes it one.
 	DevFee bool
+	// Cut is set by Sanitize when the URL or the worker had to be changed (longer than the label
+	// limit, or not UTF-8): such a pool never matches an expected pattern or a fee endpoint (what was cut off could
+	// name any pool).
+	Cut bool
 	// Expected is set by the module's pool expectations: 1 when url and user match, or the pool
 	// is a fee pool (DevFee); 0 when not.
 	Expected           F
