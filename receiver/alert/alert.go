@@ -80,10 +80,18 @@ type Rejection struct {
 	Reason string
 }
 
+// Trim is an alert (Index; -1: the message itself) taken with something cut or dropped.
+type Trim struct {
+	Index int
+	What  string
+}
+
 // Result is what a delivery carries.
 type Result struct {
 	Events   []Event
 	Rejected []Rejection
+	// Trimmed lists the alerts taken with an annotation cut or a field dropped (bounds.go).
+	Trimmed []Trim
 	// Watchdog is true when the delivery carried a firing Watchdog heartbeat.
 	Watchdog bool
 }
@@ -108,11 +116,19 @@ func (k Keyer) Events(m *Message) Result {
 	for _, l := range k.Volatile {
 		skip[l] = true
 	}
+	source := m.ExternalURL
+	if len(source) > MaxURL {
+		source = ""
+		res.Trimmed = append(res.Trimmed, Trim{Index: -1, What: fmt.Sprintf("externalURL of %d bytes dropped (at most %d)", len(m.ExternalURL), MaxURL)})
+	}
 	for i, a := range m.Alerts {
-		ev, err := k.event(a, skip)
+		ev, trims, err := k.event(a, skip)
 		if err != nil {
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Reason: err.Error()})
 			continue
+		}
+		if len(trims) > 0 {
+			res.Trimmed = append(res.Trimmed, Trim{Index: i, What: clip(strings.Join(trims, "; "), maxNote)})
 		}
 		if ev.Alertname == WatchdogName {
 			if ev.Firing {
@@ -120,22 +136,36 @@ func (k Keyer) Events(m *Message) Result {
 			}
 			continue
 		}
-		ev.SourceURL = m.ExternalURL
+		ev.SourceURL = source
 		res.Events = append(res.Events, ev)
 	}
 	return res
 }
 
-func (k Keyer) event(a template.Alert, skip map[string]bool) (Event, error) {
-	ev := Event{
+// event validates and keys one alert; trims says what was cut or dropped on the way.
+func (k Keyer) event(a template.Alert, skip map[string]bool) (ev Event, trims []string, err error) {
+	// Labels first: everything below formats or hashes them.
+	if err := checkLabels(a.Labels); err != nil {
+		return ev, nil, err
+	}
+	ann, trims := boundAnnotations(a.Annotations)
+	ev = Event{
 		Alertname:    a.Labels[LabelAlertname],
 		Category:     a.Labels[LabelCategory],
 		Severity:     a.Labels[LabelSeverity],
 		Labels:       copyKV(a.Labels),
-		Annotations:  copyKV(a.Annotations),
+		Annotations:  ann,
 		StartsAt:     a.StartsAt.UTC(),
 		Fingerprint:  a.Fingerprint,
 		GeneratorURL: a.GeneratorURL,
+	}
+	if len(ev.GeneratorURL) > MaxURL {
+		trims = append(trims, fmt.Sprintf("generatorURL of %d bytes dropped (at most %d)", len(ev.GeneratorURL), MaxURL))
+		ev.GeneratorURL = ""
+	}
+	if len(ev.Fingerprint) > MaxFingerprint {
+		trims = append(trims, fmt.Sprintf("fingerprint of %d bytes dropped (at most %d)", len(ev.Fingerprint), MaxFingerprint))
+		ev.Fingerprint = ""
 	}
 	switch a.Status {
 	case "firing":
@@ -143,19 +173,19 @@ func (k Keyer) event(a template.Alert, skip map[string]bool) (Event, error) {
 	case "resolved":
 		ev.EndsAt = a.EndsAt.UTC()
 		if a.EndsAt.IsZero() || a.EndsAt.Year() <= 1 {
-			return ev, errors.New("resolved alert without endsAt")
+			return ev, nil, errors.New("resolved alert without endsAt")
 		}
 	default:
-		return ev, fmt.Errorf("status %q is neither firing nor resolved", a.Status)
+		return ev, nil, fmt.Errorf("status %q is neither firing nor resolved", clip(a.Status, 32))
 	}
 	if ev.Alertname == "" {
-		return ev, errors.New("alert without alertname label")
+		return ev, nil, errors.New("alert without alertname label")
 	}
 	if ev.Alertname == WatchdogName {
-		return ev, nil
+		return ev, trims, nil
 	}
 	if a.StartsAt.IsZero() || a.StartsAt.Year() <= 1 {
-		return ev, fmt.Errorf("%s: alert without startsAt", ev.Alertname)
+		return ev, nil, fmt.Errorf("%s: alert without startsAt", clip(ev.Alertname, 128))
 	}
 	ev.Identity = map[string]string{}
 	for _, l := range k.Identity {
@@ -167,7 +197,7 @@ func (k Keyer) event(a template.Alert, skip map[string]bool) (Event, error) {
 		// No machine: a fleet alert is about a site.
 		site := a.Labels[LabelSite]
 		if site == "" {
-			return ev, fmt.Errorf("%s: neither identity labels %v nor %s", ev.Alertname, k.Identity, LabelSite)
+			return ev, nil, fmt.Errorf("%s: neither identity labels %v nor %s", clip(ev.Alertname, 128), k.Identity, LabelSite)
 		}
 		ev.Fleet = true
 		ev.Identity = map[string]string{LabelSite: site}
@@ -188,7 +218,7 @@ func (k Keyer) event(a template.Alert, skip map[string]bool) (Event, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s", ev.Machine, ev.Alertname, canonical(rest))
 	ev.ProblemKey = hex.EncodeToString(h.Sum(nil))[:32]
-	return ev, nil
+	return ev, trims, nil
 }
 
 // canonical renders labels as `a="1",b="2"` in name order.

@@ -92,7 +92,7 @@ func New(o Options) (*Server, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_requests_total",
 			Help: "Webhook deliveries, by result."}, []string{"result"}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_webhook_alerts_total",
-			Help: "Alerts received through the webhook, by status."}, []string{"status"}),
+			Help: "Alerts received through the webhook, by status (firing, resolved; also rejected, and trimmed: taken with an annotation cut or a field dropped)."}, []string{"status"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_actions_denied_total",
 			Help: "Actions on tasks (and reloads) refused with 403 because the user's role does not allow them, by action."}, []string{"action"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_requests_refused_total",
@@ -104,6 +104,7 @@ func New(o Options) (*Server, error) {
 	s.alerts.WithLabelValues("firing")
 	s.alerts.WithLabelValues("resolved")
 	s.alerts.WithLabelValues("rejected")
+	s.alerts.WithLabelValues("trimmed")
 	for a := range actions {
 		s.denied.WithLabelValues(a)
 	}

@@ -10,6 +10,9 @@ import (
 	"github.com/minefarm/cgminer-stack/receiver/alert"
 )
 
+// maxAlertLogs bounds the log lines one delivery writes about refused alerts, and about cut ones.
+const maxAlertLogs = 20
+
 // webhook is POST /api/v1/alerts: 2xx only after the delivery is committed, 503 when the store
 // failed (Alertmanager retries 5xx), 400 for a payload that can never be accepted, 401 without the
 // bearer token, 413 over the size limit.
@@ -46,9 +49,25 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 			s.alerts.WithLabelValues(a.Status).Inc()
 		}
 	}
-	for _, rej := range res.Rejected {
+	// groupKey is the sender's string: logged cut. A delivery logs at most maxAlertLogs lines
+	// about its alerts (every one is counted).
+	groupKey := truncate(msg.GroupKey, 256)
+	for i, rej := range res.Rejected {
 		s.alerts.WithLabelValues("rejected").Inc()
-		s.o.Logger.Warn("alert refused", "index", rej.Index, "reason", rej.Reason, "groupKey", msg.GroupKey)
+		if i < maxAlertLogs {
+			s.o.Logger.Warn("alert refused", "index", rej.Index, "reason", rej.Reason, "groupKey", groupKey)
+		}
+	}
+	for i, tr := range res.Trimmed {
+		if tr.Index >= 0 {
+			s.alerts.WithLabelValues("trimmed").Inc()
+		}
+		if i < maxAlertLogs {
+			s.o.Logger.Warn("alert taken with a field cut or dropped", "index", tr.Index, "what", tr.What, "groupKey", groupKey)
+		}
+	}
+	if len(res.Rejected) > maxAlertLogs || len(res.Trimmed) > maxAlertLogs {
+		s.o.Logger.Warn("more alerts refused or cut than logged", "refused", len(res.Rejected), "cut", len(res.Trimmed), "groupKey", groupKey)
 	}
 	sum, err := s.o.Service.Ingest(r.Context(), res)
 	if err != nil {

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/minefarm/cgminer-stack/receiver/alert"
+)
+
+// alertJSON is one firing alert; extra is spliced into its labels, ann into its annotations.
+func alertJSON(instance, extra, ann string) string {
+	return fmt.Sprintf(`{"status":"firing","labels":{"alertname":"MinerFanFailure","category":"fan","instance":%q,"site":"site-a"%s},`+
+		`"annotations":{"summary":"fan stopped"%s},"startsAt":"2026-11-22T08:00:00Z","generatorURL":"http://p/%s"}`,
+		instance, extra, ann, strings.Repeat("g", 4096))
+}
+
+// One alert over a label bound is rejected (logged, counted) and the rest of the delivery stored;
+// an alert with a 1 MiB description is stored with the description cut to 8 KiB.
+func TestWebhookBoundsAlerts(t *testing.T) {
+	f := newFixture(t, map[string]string{"alice": hash(t, "pw")})
+	f.cfg.Webhook.MaxBodyBytes = 32 << 20
+	var many strings.Builder
+	for i := range 10000 {
+		fmt.Fprintf(&many, `,"l%d":"v"`, i)
+	}
+	huge := strings.Repeat("x", 1<<20)
+	body := `{"version":"4","groupKey":"` + strings.Repeat("k", 1<<20) + `","externalURL":"http://am:9093","alerts":[` + strings.Join([]string{
+		alertJSON("10.0.0.1", "", ""),
+		alertJSON("10.0.0.2", "", `,"description":"`+huge+`"`),
+		alertJSON("10.0.0.3", `,"fan":"`+huge+`"`, ""),
+		alertJSON("10.0.0.4", many.String(), ""),
+		alertJSON("10.0.0.5", `,"bad-name":"1"`, ""),
+	}, ",") + `]}`
+	rejected := testutil.ToFloat64(f.srv.alerts.WithLabelValues("rejected"))
+	resp, answer := f.do("POST", "/api/v1/alerts", strings.NewReader(body), bearer)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %.300s", resp.StatusCode, answer)
+	}
+	if len(answer) > 4096 {
+		t.Fatalf("answer of %d bytes", len(answer))
+	}
+	var got struct {
+		Created  int `json:"created"`
+		Rejected []struct {
+			Index  int    `json:"index"`
+			Reason string `json:"reason"`
+		} `json:"rejected"`
+	}
+	if err := json.Unmarshal([]byte(answer), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Created != 2 || len(got.Rejected) != 3 || got.Rejected[0].Index != 2 || got.Rejected[1].Index != 3 || got.Rejected[2].Index != 4 {
+		t.Fatalf("answer %s", answer)
+	}
+	if d := testutil.ToFloat64(f.srv.alerts.WithLabelValues("rejected")) - rejected; d != 3 {
+		t.Fatalf("%v rejections counted, want 3", d)
+	}
+	if d := testutil.ToFloat64(f.srv.alerts.WithLabelValues("trimmed")); d != 2 {
+		t.Fatalf("%v trimmed alerts counted, want 2 (both generatorURLs dropped, one description cut)", d)
+	}
+	_, api := f.get("/api/v1/tasks/2", "alice:pw", 1<<20)
+	var task struct {
+		Problems []struct {
+			Annotations  map[string]string `json:"annotations"`
+			GeneratorURL string            `json:"generator_url"`
+		} `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(api), &task); err != nil || len(task.Problems) != 1 {
+		t.Fatalf("%v %.300s", err, api)
+	}
+	p := task.Problems[0]
+	if d := p.Annotations["description"]; len(d) > alert.MaxAnnotationValue || !strings.HasSuffix(d, alert.TruncatedMarker) {
+		t.Fatalf("description of %d bytes stored", len(d))
+	}
+	if p.GeneratorURL != "" {
+		t.Fatalf("generatorURL of %d bytes stored", len(p.GeneratorURL))
+	}
+	if _, board := f.get("/", "alice:pw", 1<<20); len(board) > 64<<10 {
+		t.Fatalf("board of %d bytes for two tasks", len(board))
+	}
+}
