@@ -248,7 +248,7 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	d, err := st.Detail(context.Background(), 1)
+	d, err := st.Detail(context.Background(), 1, store.DetailQuery{})
 	if err != nil || d.Task.State != "acknowledged" || d.Events[len(d.Events)-1].Actor != "alice" {
 		t.Fatalf("task 1 after ack: %+v %v", d.Task, err)
 	}

@@ -341,15 +341,10 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, as
 	if t != nil {
 		seen := occ != nil && occ.TaskID == t.ID
 		if !seen {
-			ps, err := tx.Problems(ctx, t.ID)
-			if err != nil {
+			// One lookup, not the task's problems: a delivery of n alerts on one machine read
+			// n²/2 rows (1,000 alerts: 15 s; BenchmarkOneMachineDelivery).
+			if seen, err = tx.HasProblem(ctx, t.ID, p.Key); err != nil {
 				return nil, err
-			}
-			for _, q := range ps {
-				if q.Key == p.Key {
-					seen = true
-					break
-				}
 			}
 		}
 		c := task.AddProblem(t, p, seen, now)
@@ -435,18 +430,11 @@ func (s *Service) resolve(ctx context.Context, tx store.Tx, cfg *config.Config, 
 	if err != nil {
 		return nil, err
 	}
-	ps, err := tx.Problems(ctx, t.ID)
+	firing, err := tx.Firing(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}
-	all := true
-	for _, q := range ps {
-		if q.Firing {
-			all = false
-			break
-		}
-	}
-	c := task.Clear(t, *occ, all, now)
+	c := task.Clear(t, *occ, !firing, now)
 	return []task.Change{c}, write(ctx, tx, t, c, now)
 }
 

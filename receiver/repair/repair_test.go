@@ -150,7 +150,7 @@ func (e *env) only() store.Detail {
 	if len(ts) != 1 {
 		e.t.Fatalf("%d tasks, want exactly 1: %+v", len(ts), ts)
 	}
-	d, err := e.st.Detail(e.ctx, ts[0].ID)
+	d, err := e.st.Detail(e.ctx, ts[0].ID, store.DetailQuery{})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestNewAlertJoinsTheMachinesTask(t *testing.T) {
 	if len(ts) != 2 {
 		t.Fatalf("%d tasks, want one per machine", len(ts))
 	}
-	d, _ := e.st.Detail(e.ctx, ts[1].ID)
+	d, _ := e.st.Detail(e.ctx, ts[1].ID, store.DetailQuery{})
 	if d.Task.Machine != `instance="10.1.0.7"` || len(d.Problems) != 2 || d.Task.Location["site"] != "site-a" {
 		t.Fatalf("task %+v problems %d", d.Task, len(d.Problems))
 	}
@@ -622,7 +622,7 @@ func TestBigDeliveryInChunksIsSafeToRetry(t *testing.T) {
 	if n := len(e.tasks()); n != 101 {
 		t.Fatalf("%d tasks after the first chunk, want 101", n)
 	}
-	if d, _ := e.st.Detail(e.ctx, worker); d.Task.State != task.Acknowledged {
+	if d, _ := e.st.Detail(e.ctx, worker, store.DetailQuery{}); d.Task.State != task.Acknowledged {
 		t.Fatalf("the worker's action between chunks: %s", d.Task.State)
 	}
 	// Alertmanager sends it again.

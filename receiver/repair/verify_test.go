@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
+	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 	"github.com/minefarm/cgminer-stack/receiver/verify"
 )
@@ -319,7 +320,7 @@ func TestReconcileNeedsPositiveEvidence(t *testing.T) {
 				t.Fatalf("asked ALERTS without evidence: %v", prom.queries)
 			}
 			for _, tk := range e.tasks() {
-				d, _ := e.st.Detail(e.ctx, tk.ID)
+				d, _ := e.st.Detail(e.ctx, tk.ID, store.DetailQuery{})
 				if tc.prom.unseen[tk.Identity["instance"]] && !d.Problems[0].Firing {
 					t.Fatalf("cleared %s, which Prometheus does not see", tk.Machine)
 				}

@@ -23,7 +23,9 @@ type Store interface {
 	InTx(ctx context.Context, fn func(Tx) error) error
 
 	ListTasks(ctx context.Context, f Filter) ([]task.Task, error)
-	Detail(ctx context.Context, id int64) (Detail, error)
+	// Detail returns a task with a bounded part of its problems and history (DetailQuery) and
+	// how many of each it holds. What decides a task's state reads Problems, never Detail.
+	Detail(ctx context.Context, id int64, q DetailQuery) (Detail, error)
 	// Due lists the tasks a sweep may have to act on at the given limits.
 	Due(ctx context.Context, d DueQuery) ([]task.Task, error)
 	// Quiet pages through the tasks that still hold firing problems (open, acknowledged or
@@ -58,6 +60,11 @@ type Tx interface {
 	// Occurrence returns the problem occurrence (key, startsAt), or nil.
 	Occurrence(ctx context.Context, key string, startsAt time.Time) (*task.Problem, error)
 	Problems(ctx context.Context, taskID int64) ([]task.Problem, error)
+	// HasProblem reports whether the task holds an occurrence of the problem key, and Firing
+	// whether any of its problems still fires: one index lookup each, where reading Problems for
+	// every alert of a delivery made it quadratic in the task's problems.
+	HasProblem(ctx context.Context, taskID int64, key string) (bool, error)
+	Firing(ctx context.Context, taskID int64) (bool, error)
 	AddProblem(ctx context.Context, p *task.Problem) error
 	UpdateProblem(ctx context.Context, p *task.Problem) error
 
@@ -120,11 +127,38 @@ type QuietQuery struct {
 	Limit         int
 }
 
-// Detail is a task with its problems and history.
+// Bounds of one Detail: a task that has flapped for a year holds 100,000 events and as many
+// problems (one per occurrence).
+const (
+	DefaultDetailProblems = 100
+	MaxDetailProblems     = 1000
+	DefaultDetailEvents   = 200
+	MaxDetailEvents       = 1000
+)
+
+// DetailQuery selects the part of a task's problems and history Detail returns.
+type DetailQuery struct {
+	// Problems is how many problems at most (0: DefaultDetailProblems; at most MaxDetailProblems),
+	// the firing ones first, then the cleared ones, each in (startsAt, id) order, after skipping
+	// ProblemsOffset of them.
+	Problems       int
+	ProblemsOffset int
+	// Events is how many history events at most (0: DefaultDetailEvents; at most
+	// MaxDetailEvents): the last ones before the event EventsBefore (0: the newest), in id order.
+	Events       int
+	EventsBefore int64
+}
+
+// Detail is a task with part of its problems and history (DetailQuery).
 type Detail struct {
 	Task     task.Task
 	Problems []task.Problem
 	Events   []task.Event
+	// ProblemCount and FiringCount count all the task's problems and the firing ones, EventCount
+	// its whole history.
+	ProblemCount, FiringCount, EventCount int
+	// MoreEvents is true when the history holds events before the first of Events.
+	MoreEvents bool
 }
 
 // Count is the number of tasks in a state at a site.

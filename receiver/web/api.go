@@ -63,6 +63,7 @@ type problemJSON struct {
 }
 
 type eventJSON struct {
+	ID    int64      `json:"id"`
 	At    time.Time  `json:"at"`
 	Actor string     `json:"actor"`
 	Kind  string     `json:"kind"`
@@ -87,7 +88,29 @@ func toJSON(t task.Task) taskJSON {
 		FailedRepairs: t.FailedRepairs, Escalations: t.Escalations}
 }
 
-func detailJSON(d store.Detail) taskJSON {
+// taskDetailJSON is GET /api/v1/tasks/{id}: the task, a page of its problems and history, the
+// counts, and where the next pages start (absent when there is none).
+type taskDetailJSON struct {
+	taskJSON
+	ProblemCount       int   `json:"problem_count"`
+	FiringCount        int   `json:"firing_count"`
+	EventCount         int   `json:"event_count"`
+	NextEventsBefore   int64 `json:"next_events_before,omitempty"`
+	NextProblemsOffset int   `json:"next_problems_offset,omitempty"`
+}
+
+func detailJSON(d store.Detail, q store.DetailQuery) taskDetailJSON {
+	j := taskDetailJSON{taskJSON: detailTaskJSON(d), ProblemCount: d.ProblemCount, FiringCount: d.FiringCount, EventCount: d.EventCount}
+	if d.MoreEvents && len(d.Events) > 0 {
+		j.NextEventsBefore = d.Events[0].ID
+	}
+	if next := max(q.ProblemsOffset, 0) + len(d.Problems); len(d.Problems) > 0 && next < d.ProblemCount {
+		j.NextProblemsOffset = next
+	}
+	return j
+}
+
+func detailTaskJSON(d store.Detail) taskJSON {
 	j := toJSON(d.Task)
 	for _, p := range d.Problems {
 		j.Problems = append(j.Problems, problemJSON{ID: p.ID, Key: p.Key, Alertname: p.Alertname, Category: p.Category,
@@ -95,7 +118,7 @@ func detailJSON(d store.Detail) taskJSON {
 			Annotations: p.Annotations, Fingerprint: p.Fingerprint, GeneratorURL: p.GeneratorURL, SourceURL: p.SourceURL})
 	}
 	for _, e := range d.Events {
-		j.History = append(j.History, eventJSON{At: e.At, Actor: e.Actor, Kind: e.Kind, From: e.From, To: e.To, Text: e.Text})
+		j.History = append(j.History, eventJSON{ID: e.ID, At: e.At, Actor: e.Actor, Kind: e.Kind, From: e.From, To: e.To, Text: e.Text})
 	}
 	return j
 }
@@ -116,16 +139,16 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 	for i, t := range ts {
 		out[i] = toJSON(t)
 	}
-	s.writeBoundedJSON(w, map[string]any{"tasks": out})
+	s.writeBoundedJSON(w, map[string]any{"tasks": out}, "ask for fewer tasks (limit) or narrow the filter")
 }
 
 // writeBoundedJSON encodes into a buffer of at most MaxPageBytes; a larger answer is refused.
-func (s *Server) writeBoundedJSON(w http.ResponseWriter, v any) {
+func (s *Server) writeBoundedJSON(w http.ResponseWriter, v any, hint string) {
 	buf := &capped{max: s.o.MaxPageBytes}
 	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		if errors.Is(err, errTooLarge) {
 			s.refused.WithLabelValues("answer_too_large").Inc()
-			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("the answer would exceed %d bytes; ask for fewer tasks (limit) or narrow the filter", s.o.MaxPageBytes))
+			writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("the answer would exceed %d bytes; %s", s.o.MaxPageBytes, hint))
 			return
 		}
 		s.o.Logger.Error("encode", "err", err)
@@ -157,7 +180,12 @@ func (s *Server) apiGet(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	d, err := s.o.Store.Detail(r.Context(), id)
+	q, err := detailOf(r)
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	d, err := s.o.Store.Detail(r.Context(), id, q)
 	if err != nil {
 		if status(err) == http.StatusNotFound {
 			writeJSONError(w, http.StatusNotFound, err.Error())
@@ -166,7 +194,7 @@ func (s *Server) apiGet(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "detail", err)
 		return
 	}
-	s.writeBoundedJSON(w, detailJSON(d))
+	s.writeBoundedJSON(w, detailJSON(d, q), "ask for fewer problems or events (problems_limit, events_limit)")
 }
 
 // actionBody is the JSON body of POST /api/v1/tasks/{id}/{action}.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
+	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
@@ -50,7 +51,7 @@ func authzFixture(t *testing.T) *fixture {
 		}
 	}
 	for id, team := range map[int64]string{1: "a", 2: "b"} {
-		if d, err := f.st.Detail(context.Background(), id); err != nil || d.Task.Team != team {
+		if d, err := f.st.Detail(context.Background(), id, store.DetailQuery{}); err != nil || d.Task.Team != team {
 			t.Fatalf("task %d: team %q, %v", id, d.Task.Team, err)
 		}
 	}
@@ -102,7 +103,7 @@ func TestAuthorizationAPI(t *testing.T) {
 		{"erin", "assign", 2, `{"assignee":"erin"}`, 200, `"assignee":"erin"`},
 	} {
 		t.Run(fmt.Sprintf("%02d %s %s #%d", i, tc.user, tc.action, tc.task), func(t *testing.T) {
-			before, _ := f.st.Detail(context.Background(), tc.task)
+			before, _ := f.st.Detail(context.Background(), tc.task, store.DetailQuery{})
 			var body = strings.NewReader(tc.body)
 			resp, out := f.do("POST", fmt.Sprintf("/api/v1/tasks/%d/%s", tc.task, tc.action), body,
 				map[string]string{"auth": tc.user + ":" + tc.user + "-pw", "Content-Type": "application/json"})
@@ -114,7 +115,7 @@ func TestAuthorizationAPI(t *testing.T) {
 				if json.Unmarshal([]byte(out), &e) != nil || e["error"] == "" {
 					t.Fatalf("error is not JSON {error: ...}: %s", out)
 				}
-				after, _ := f.st.Detail(context.Background(), tc.task)
+				after, _ := f.st.Detail(context.Background(), tc.task, store.DetailQuery{})
 				if !reflect.DeepEqual(after.Task, before.Task) || len(after.Events) != len(before.Events) {
 					t.Fatalf("a refused action changed the task:\n%+v\n%+v", before.Task, after.Task)
 				}
@@ -122,7 +123,7 @@ func TestAuthorizationAPI(t *testing.T) {
 		})
 	}
 	// The history names the logged-in user, and refusals are counted, not taken for store errors.
-	d, _ := f.st.Detail(context.Background(), 1)
+	d, _ := f.st.Detail(context.Background(), 1, store.DetailQuery{})
 	if e := d.Events[len(d.Events)-1]; e.Actor != "dave" || e.Text != "looking" {
 		t.Fatalf("last event %+v", e)
 	}
@@ -173,7 +174,7 @@ func TestAuthorizationForms(t *testing.T) {
 			}
 		})
 	}
-	if d, _ := f.st.Detail(context.Background(), 1); d.Task.State != task.Acknowledged || d.Task.Assignee != "bob" {
+	if d, _ := f.st.Detail(context.Background(), 1, store.DetailQuery{}); d.Task.State != task.Acknowledged || d.Task.Assignee != "bob" {
 		t.Fatalf("task 1 after the forms: %s %s", d.Task.State, d.Task.Assignee)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,14 @@ import (
 )
 
 var funcs = map[string]any{
+	// num writes a count with thousands separators (51,234).
+	"num": func(n int) string {
+		s := strconv.Itoa(n)
+		for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+			s = s[:i] + "," + s[i:]
+		}
+		return s
+	},
 	// short bounds an alert-supplied string (title, label, annotation) as shown on a page.
 	"short": func(s string) string { return truncate(s, pageValue) },
 	"ago": func(t, now time.Time) string {

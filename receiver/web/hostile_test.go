@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -173,16 +174,30 @@ func TestAnswersAreCapped(t *testing.T) {
 	}
 }
 
-// The task page shows the last events and the first problems; the API has them all.
+// The task page shows the last events and the first problems (firing first) with how many there
+// are; the API returns the last events and pages back through the rest with events_before.
 func TestTaskPageIsBounded(t *testing.T) {
 	f := newFixture(t, map[string]string{"alice": hash(t, "pw")})
 	f.seed(1)
-	err := f.st.InTx(context.Background(), func(tx store.Tx) error {
-		evs := make([]task.Event, 300)
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := f.st.InTx(ctx, func(tx store.Tx) error {
+		evs := make([]task.Event, 3000)
 		for i := range evs {
 			evs[i] = task.Event{TaskID: 1, At: time.Now().UTC(), Actor: "alice", Kind: task.KindNote, From: task.Open, To: task.Open, Text: fmt.Sprintf("note %d", i)}
 		}
-		return tx.AddEvents(context.Background(), evs)
+		if err := tx.AddEvents(ctx, evs); err != nil {
+			return err
+		}
+		// A year of flapping: 300 cleared occurrences, older than the one that fires now.
+		for i := range 300 {
+			p := &task.Problem{TaskID: 1, Key: "flap", Alertname: "MinerFlapping", StartsAt: start.Add(time.Duration(i) * time.Hour),
+				Annotations: map[string]string{"summary": fmt.Sprintf("flap %d", i)}}
+			if err := tx.AddProblem(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -191,11 +206,76 @@ func TestTaskPageIsBounded(t *testing.T) {
 	if n := strings.Count(page, "<tr><td>"); n > pageEvents+pageProblems+1 {
 		t.Fatalf("%d rows on the task page", n)
 	}
-	if !strings.Contains(page, "note 299") || strings.Contains(page, "note 0<") || !strings.Contains(page, "102 earlier events not shown") {
-		t.Fatalf("task page does not show the latest events and say what it left out:\n%.3000s", page)
+	for _, want := range []string{"note 2999<", "Showing the last 200 of 3,002 events", "Showing 100 of 301 problems (1 firing, shown first)"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("task page lacks %q:\n%.3000s", want, page)
+		}
 	}
-	_, api := f.get("/api/v1/tasks/1", "alice:pw", 4<<20)
-	if !strings.Contains(api, `"note 0"`) || !strings.Contains(api, `"note 299"`) {
-		t.Fatal("the API lacks events")
+	if strings.Contains(page, "note 2799<") || strings.Contains(page, "flap 99<") {
+		t.Fatal("the task page shows more than its bounds")
+	}
+	if i, j := strings.Index(page, "fan stopped"), strings.Index(page, "flap 0<"); i < 0 || j < 0 || i > j {
+		t.Fatal("the firing problem is not shown before the cleared ones")
+	}
+
+	type detail struct {
+		History []struct {
+			ID   int64  `json:"id"`
+			Text string `json:"text"`
+		} `json:"history"`
+		Problems         []struct{ Key string } `json:"problems"`
+		ProblemCount     int                    `json:"problem_count"`
+		FiringCount      int                    `json:"firing_count"`
+		EventCount       int                    `json:"event_count"`
+		NextEventsBefore int64                  `json:"next_events_before"`
+		NextProblems     int                    `json:"next_problems_offset"`
+	}
+	getJSON := func(path string) (d detail) {
+		t.Helper()
+		resp, body := f.get(path, "alice:pw", 8<<20)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %.300s", path, resp.StatusCode, body)
+		}
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := getJSON("/api/v1/tasks/1")
+	if len(d.History) != 200 || d.History[199].Text != "note 2999" || d.EventCount != 3002 || d.ProblemCount != 301 || d.FiringCount != 1 ||
+		len(d.Problems) != 100 || d.NextProblems != 100 || d.NextEventsBefore != d.History[0].ID {
+		t.Fatalf("API detail: %d events (last %+v), counts %d/%d/%d, %d problems, next %d/%d", len(d.History), d.History[len(d.History)-1],
+			d.EventCount, d.ProblemCount, d.FiringCount, len(d.Problems), d.NextEventsBefore, d.NextProblems)
+	}
+	// Paging back through the history finds every event once.
+	seen := map[string]bool{}
+	path := "/api/v1/tasks/1?events_limit=1000&problems_limit=1"
+	for page := 0; ; page++ {
+		if page > 5 {
+			t.Fatal("paging does not end")
+		}
+		d := getJSON(path)
+		for _, e := range d.History {
+			if seen[e.Text] {
+				t.Fatalf("%q twice", e.Text)
+			}
+			seen[e.Text] = true
+		}
+		if d.NextEventsBefore == 0 {
+			break
+		}
+		path = fmt.Sprintf("/api/v1/tasks/1?events_limit=1000&events_before=%d", d.NextEventsBefore)
+	}
+	if len(seen) != 3002 || !seen["note 0"] {
+		t.Fatalf("%d events paged", len(seen))
+	}
+	if d := getJSON("/api/v1/tasks/1?problems_offset=300&problems_limit=10"); len(d.Problems) != 1 || d.NextProblems != 0 {
+		t.Fatalf("last problem page: %d problems, next %d", len(d.Problems), d.NextProblems)
+	}
+	for _, q := range []string{"events_limit=0", "events_limit=1001", "events_limit=x", "events_before=-1", "problems_limit=5000",
+		"problems_offset=-1", "events_limit=1&events_limit=2", "state=open", "foo=1"} {
+		if resp, body := f.get("/api/v1/tasks/1?"+q, "alice:pw", 1<<20); resp.StatusCode != 400 || !strings.Contains(body, `"error"`) {
+			t.Errorf("?%s: %d %.200s", q, resp.StatusCode, body)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -31,9 +32,12 @@ const (
 	// defaultMaxPage bounds a rendered HTML page and a JSON answer; past it the answer is refused
 	// (500) rather than built. With the board's per-section limits a page stays far below it.
 	defaultMaxPage = 8 << 20
-	// The task page shows the most recent events and the first problems; the API returns them all.
-	pageEvents   = 200
-	pageProblems = 100
+	// The task page shows the most recent events and the first problems (firing first); the API
+	// returns as many by default and pages through the rest (detailOf).
+	pageEvents   = store.DefaultDetailEvents
+	pageProblems = store.DefaultDetailProblems
+	// maxProblemsOffset bounds problems_offset (a task holds one problem per occurrence).
+	maxProblemsOffset = 1 << 30
 	// pageValue bounds a label, annotation or title as shown on a page.
 	pageValue = 1024
 )
@@ -142,6 +146,53 @@ func filterOf(r *http.Request, withLimit bool) (store.Filter, error) {
 		}
 	}
 	return f, nil
+}
+
+// detailOf reads GET /api/v1/tasks/{id}'s parameters: events_limit (1..store.MaxDetailEvents),
+// events_before (an event id), problems_limit (1..store.MaxDetailProblems), problems_offset; each
+// at most once, nothing else.
+func detailOf(r *http.Request) (store.DetailQuery, error) {
+	q := store.DetailQuery{Events: pageEvents, Problems: pageProblems}
+	if err := checkQuery(r); err != nil {
+		return q, err
+	}
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return q, badQuery("malformed query string")
+	}
+	for k, vs := range vals {
+		var lo, hi int64
+		switch k {
+		case "events_limit":
+			lo, hi = 1, store.MaxDetailEvents
+		case "problems_limit":
+			lo, hi = 1, store.MaxDetailProblems
+		case "events_before":
+			lo, hi = 1, math.MaxInt64
+		case "problems_offset":
+			lo, hi = 0, maxProblemsOffset
+		default:
+			return q, badQuery("unknown parameter %q (events_limit, events_before, problems_limit, problems_offset)", truncate(k, 32))
+		}
+		if len(vs) > 1 {
+			return q, badQuery("%s given %d times; give it once", k, len(vs))
+		}
+		n, err := strconv.ParseInt(vs[0], 10, 64)
+		if err != nil || n < lo || n > hi {
+			return q, badQuery("%s must be %d..%d", k, lo, hi)
+		}
+		switch k {
+		case "events_limit":
+			q.Events = int(n)
+		case "problems_limit":
+			q.Problems = int(n)
+		case "events_before":
+			q.EventsBefore = n
+		case "problems_offset":
+			q.ProblemsOffset = int(n)
+		}
+	}
+	return q, nil
 }
 
 // canonical is the board's address for a filter: what the forms return to, built from the parsed

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
@@ -11,22 +12,22 @@ type taskPage struct {
 	Task     task.Task
 	Perm     perms
 	Problems []task.Problem
-	// MoreProblems and EarlierEvents count what the page leaves out (the API has everything).
-	MoreProblems  int
-	Events        []task.Event
-	EarlierEvents int
-	People        []string
+	Events   []task.Event
+	// The counts of what the task holds; MoreProblems and EarlierEvents what the page leaves out.
+	ProblemCount, FiringCount, EventCount int
+	MoreProblems, EarlierEvents           int
+	People                                []string
 }
 
 // taskPage is GET /tasks/{id}: the task with its problems, labels, history and links; the first
-// pageProblems problems and the last pageEvents events.
+// pageProblems problems (firing first) and the last pageEvents events, read as such from the store.
 func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		s.errorPage(w, r, http.StatusNotFound, err.Error())
 		return
 	}
-	d, err := s.o.Store.Detail(r.Context(), id)
+	d, err := s.o.Store.Detail(r.Context(), id, store.DetailQuery{Problems: pageProblems, Events: pageEvents})
 	if err != nil {
 		code := status(err)
 		if code == http.StatusServiceUnavailable {
@@ -40,15 +41,9 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 	cfg := s.o.Config()
 	user := userOf(r)
 	p := taskPage{page: s.pageFor(r, "#"+r.PathValue("id")+" "+truncate(d.Task.Machine, 128), r.URL.Path),
-		Task: d.Task, Problems: d.Problems, Events: d.Events, Perm: permsFor(cfg, user, d.Task)}
-	if len(p.Problems) > pageProblems {
-		p.MoreProblems = len(p.Problems) - pageProblems
-		p.Problems = p.Problems[:pageProblems]
-	}
-	if len(p.Events) > pageEvents {
-		p.EarlierEvents = len(p.Events) - pageEvents
-		p.Events = p.Events[len(p.Events)-pageEvents:]
-	}
+		Task: d.Task, Problems: d.Problems, Events: d.Events, Perm: permsFor(cfg, user, d.Task),
+		ProblemCount: d.ProblemCount, FiringCount: d.FiringCount, EventCount: d.EventCount,
+		MoreProblems: max(d.ProblemCount-len(d.Problems), 0), EarlierEvents: max(d.EventCount-len(d.Events), 0)}
 	p.People = assigneesFor(cfg, user, d.Task)
 	s.render(w, r, http.StatusOK, "task", p)
 }

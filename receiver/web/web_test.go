@@ -20,6 +20,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/repair"
+	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/store/sqldb"
 	"github.com/minefarm/cgminer-stack/receiver/store/sqlite"
 )
@@ -254,7 +255,7 @@ func TestBoardAuthCSRFAndActions(t *testing.T) {
 			}
 		})
 	}
-	if d, _ := f.st.Detail(context.Background(), 1); d.Task.State != "open" {
+	if d, _ := f.st.Detail(context.Background(), 1, store.DetailQuery{}); d.Task.State != "open" {
 		t.Fatalf("a refused request changed the task: %s", d.Task.State)
 	}
 	resp, _ := f.do("POST", "/tasks/1/ack", form(url.Values{"csrf_token": {tok}, "return": {"//evil.example/"}}),
@@ -269,7 +270,7 @@ func TestBoardAuthCSRFAndActions(t *testing.T) {
 	if resp, body := f.do("POST", "/tasks/1/ack", form(url.Values{"csrf_token": {tok}}), formHdr(nil)); resp.StatusCode != 409 || !strings.Contains(body, "verifying") {
 		t.Fatalf("invalid transition from a form: %d %s", resp.StatusCode, body)
 	}
-	d, _ := f.st.Detail(context.Background(), 1)
+	d, _ := f.st.Detail(context.Background(), 1, store.DetailQuery{})
 	if d.Task.State != "verifying" || d.Task.Assignee != "bob" || d.Task.Report != "swapped fan" {
 		t.Fatalf("task after the forms: %+v", d.Task)
 	}

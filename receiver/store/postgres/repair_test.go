@@ -64,7 +64,7 @@ func TestParallelDeliveries(t *testing.T) {
 		t.Fatalf("%d tasks, want 8 (%v)", len(ts), err)
 	}
 	for _, tk := range ts {
-		d, _ := st.Detail(context.Background(), tk.ID)
+		d, _ := st.Detail(context.Background(), tk.ID, store.DetailQuery{})
 		if len(d.Problems) != 2 {
 			t.Fatalf("task %s has %d problems, want 2", tk.Machine, len(d.Problems))
 		}

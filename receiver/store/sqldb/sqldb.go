@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -223,7 +225,8 @@ func (x *Tx) OpenTask(ctx context.Context, machine string) (*task.Task, error) {
 
 func (x *Tx) ReopenableTask(ctx context.Context, machine, key string, since time.Time) (*task.Task, error) {
 	t, err := x.oneTask(ctx, `SELECT `+taskCols+` FROM tasks WHERE machine = $1 AND state IN ('done','auto_resolved')
-AND closed_at >= $2 AND id IN (SELECT task_id FROM problems WHERE key = $3) ORDER BY closed_at DESC, id DESC LIMIT 1`,
+AND closed_at >= $2 AND EXISTS (SELECT 1 FROM problems WHERE problems.task_id = tasks.id AND problems.key = $3)
+ORDER BY closed_at DESC, id DESC LIMIT 1`,
 		machine, us(since), key)
 	if err != nil {
 		return nil, fmt.Errorf("reopenable task: %w", err)
@@ -283,6 +286,26 @@ func (x *Tx) Occurrence(ctx context.Context, key string, startsAt time.Time) (*t
 
 func (x *Tx) Problems(ctx context.Context, taskID int64) ([]task.Problem, error) {
 	return problems(ctx, txQuerier{x}, taskID)
+}
+
+func (x *Tx) HasProblem(ctx context.Context, taskID int64, key string) (bool, error) {
+	return x.exists(ctx, "problem of task", `SELECT 1 FROM problems WHERE task_id = $1 AND key = $2 LIMIT 1`, taskID, key)
+}
+
+func (x *Tx) Firing(ctx context.Context, taskID int64) (bool, error) {
+	return x.exists(ctx, "firing problem of task", `SELECT 1 FROM problems WHERE task_id = $1 AND firing = 1 LIMIT 1`, taskID)
+}
+
+func (x *Tx) exists(ctx context.Context, what, q string, args ...any) (bool, error) {
+	var one int
+	err := x.queryRow(ctx, q, args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	return true, nil
 }
 
 type txQuerier struct{ x *Tx }
@@ -507,8 +530,10 @@ func (s *DB) ListTasks(ctx context.Context, f store.Filter) ([]task.Task, error)
 	return out, rows.Err()
 }
 
-// Detail implements store.Store.
-func (s *DB) Detail(ctx context.Context, id int64) (store.Detail, error) {
+// Detail implements store.Store: the task, a page of its problems (firing first) and the last
+// events before q.EventsBefore, each read through an index range of its own; the counts come from
+// the same indexes, so a task with 100,000 events costs a page, not its whole history.
+func (s *DB) Detail(ctx context.Context, id int64, q store.DetailQuery) (store.Detail, error) {
 	var d store.Detail
 	t, err := scanTask(s.db.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -518,26 +543,93 @@ func (s *DB) Detail(ctx context.Context, id int64) (store.Detail, error) {
 		return d, fmt.Errorf("task %d: %w", id, err)
 	}
 	d.Task = t
-	if d.Problems, err = problems(ctx, s.db, id); err != nil {
-		return d, err
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(firing), 0) FROM problems WHERE task_id = $1`, id).
+		Scan(&d.ProblemCount, &d.FiringCount); err != nil {
+		return d, fmt.Errorf("problems of task %d: %w", id, err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, task_id, at, actor, kind, from_state, to_state, text FROM events
-WHERE task_id = $1 ORDER BY id`, id)
-	if err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE task_id = $1`, id).Scan(&d.EventCount); err != nil {
 		return d, fmt.Errorf("history of task %d: %w", id, err)
 	}
+	limit := bound(q.Problems, store.DefaultDetailProblems, store.MaxDetailProblems)
+	offset := max(q.ProblemsOffset, 0)
+	if offset < d.FiringCount {
+		if d.Problems, err = problemPage(ctx, s.db, id, true, offset, limit); err != nil {
+			return d, err
+		}
+	}
+	if rest := limit - len(d.Problems); rest > 0 {
+		more, err := problemPage(ctx, s.db, id, false, max(offset-d.FiringCount, 0), rest)
+		if err != nil {
+			return d, err
+		}
+		d.Problems = append(d.Problems, more...)
+	}
+	d.Events, d.MoreEvents, err = eventPage(ctx, s.db, id, q.EventsBefore, bound(q.Events, store.DefaultDetailEvents, store.MaxDetailEvents))
+	return d, err
+}
+
+// bound is n within 1..max, def when n is not positive.
+func bound(n, def, max int) int {
+	if n <= 0 {
+		return def
+	}
+	return min(n, max)
+}
+
+// problemPage reads limit of a task's firing (or cleared) problems in start order after offset.
+func problemPage(ctx context.Context, q querier, taskID int64, firing bool, offset, limit int) ([]task.Problem, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+problemCols+` FROM problems WHERE task_id = $1 AND firing = $2
+ORDER BY starts_at, id LIMIT $3 OFFSET $4`, taskID, b2i(firing), limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("problems of task %d: %w", taskID, err)
+	}
 	defer rows.Close()
+	var out []task.Problem
+	for rows.Next() {
+		p, err := scanProblem(rows)
+		if err != nil {
+			return nil, fmt.Errorf("problems of task %d: %w", taskID, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("problems of task %d: %w", taskID, err)
+	}
+	return out, nil
+}
+
+// eventPage reads the last limit events of a task before the event `before` (0: the newest), in
+// id order, and whether there are earlier ones.
+func eventPage(ctx context.Context, q querier, taskID, before int64, limit int) ([]task.Event, bool, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, task_id, at, actor, kind, from_state, to_state, text FROM events
+WHERE task_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, taskID, before, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("history of task %d: %w", taskID, err)
+	}
+	defer rows.Close()
+	var out []task.Event
 	for rows.Next() {
 		var e task.Event
 		var at int64
 		var from, to string
 		if err := rows.Scan(&e.ID, &e.TaskID, &at, &e.Actor, &e.Kind, &from, &to, &e.Text); err != nil {
-			return d, fmt.Errorf("history of task %d: %w", id, err)
+			return nil, false, fmt.Errorf("history of task %d: %w", taskID, err)
 		}
 		e.At, e.From, e.To = tm(at), task.State(from), task.State(to)
-		d.Events = append(d.Events, e)
+		out = append(out, e)
 	}
-	return d, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("history of task %d: %w", taskID, err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	slices.Reverse(out)
+	return out, more, nil
 }
 
 // Due implements store.Store.

@@ -4,6 +4,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -34,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QuietPages", testQuiet},
 		{"DuePages", testDuePages},
 		{"EarlyResolves", testEarlyResolves},
+		{"DetailBounded", testDetailBounded},
+		{"ProblemLookups", testProblemLookups},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -73,7 +76,7 @@ func testTaskRoundTrip(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.Detail(ctx, tk.ID)
+	d, err := s.Detail(ctx, tk.ID, store.DetailQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func testTaskRoundTrip(t *testing.T, s store.Store) {
 	if len(d.Events) != 1 || d.Events[0].Text != "hi" || !d.Events[0].At.Equal(t0) {
 		t.Fatalf("events %+v", d.Events)
 	}
-	if _, err := s.Detail(ctx, 999999); !errors.Is(err, task.ErrNotFound) {
+	if _, err := s.Detail(ctx, 999999, store.DetailQuery{}); !errors.Is(err, task.ErrNotFound) {
 		t.Fatalf("missing task: %v", err)
 	}
 	err = s.InTx(ctx, func(tx store.Tx) error { _, err := tx.Task(ctx, 999999); return err })
@@ -381,7 +384,7 @@ func testHistory(t *testing.T, s store.Store) {
 			return tx.AddEvents(ctx, []task.Event{{TaskID: tk.ID, At: t0, Actor: "x", Kind: "note", Text: string(rune('a' + i))}})
 		})
 	}
-	d, _ := s.Detail(ctx, tk.ID)
+	d, _ := s.Detail(ctx, tk.ID, store.DetailQuery{})
 	var got string
 	for _, e := range d.Events {
 		got += e.Text
@@ -558,4 +561,176 @@ func testEarlyResolves(t *testing.T, s store.Store) {
 	if n != 1 || get("k", t0.Add(time.Second)) != nil || get("j", t0) == nil {
 		t.Fatalf("pruned %d by the cap of 1; want the oldest dropped, the newest kept", n)
 	}
+}
+
+// testDetailBounded: Detail returns the last events (paged back with EventsBefore) and the firing
+// problems first, within its bounds, with the counts of everything the task holds.
+func testDetailBounded(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tk := mkTask("m", task.Open)
+	create(t, s, tk)
+	other := mkTask("n", task.Open) // another task's rows are never counted or returned
+	create(t, s, other)
+	const nEvents, nProblems = 1500, 150
+	var firing, cleared []string
+	err := s.InTx(ctx, func(tx store.Tx) error {
+		for _, id := range []int64{tk.ID, other.ID} {
+			evs := make([]task.Event, nEvents)
+			for i := range evs {
+				evs[i] = task.Event{TaskID: id, At: t0, Actor: "x", Kind: task.KindNote, Text: fmt.Sprintf("e%04d", i)}
+			}
+			if err := tx.AddEvents(ctx, evs); err != nil {
+				return err
+			}
+			for i := range nProblems {
+				// Added newest first, so that id order is not start order.
+				start := t0.Add(time.Duration(nProblems-i) * time.Minute)
+				p := &task.Problem{TaskID: id, Key: fmt.Sprintf("k%d-%03d", id, i), Alertname: "A", StartsAt: start, Firing: i%3 == 0}
+				if err := tx.AddProblem(ctx, p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := nProblems - 1; i >= 0; i-- { // start order
+		k := fmt.Sprintf("k%d-%03d", tk.ID, i)
+		if i%3 == 0 {
+			firing = append(firing, k)
+		} else {
+			cleared = append(cleared, k)
+		}
+	}
+	order := append(append([]string{}, firing...), cleared...)
+	keys := func(ps []task.Problem) []string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = p.Key
+		}
+		return out
+	}
+	texts := func(evs []task.Event) (out []string) {
+		for _, e := range evs {
+			out = append(out, e.Text)
+		}
+		return out
+	}
+	want := func(from, to int) (out []string) {
+		for i := from; i < to; i++ {
+			out = append(out, fmt.Sprintf("e%04d", i))
+		}
+		return out
+	}
+
+	for _, tc := range []struct {
+		name       string
+		q          store.DetailQuery
+		problems   []string
+		events     []string
+		moreEvents bool
+	}{
+		{"defaults", store.DetailQuery{}, order[:store.DefaultDetailProblems], want(nEvents-store.DefaultDetailEvents, nEvents), true},
+		{"a few", store.DetailQuery{Problems: 5, Events: 3}, firing[:5], want(nEvents-3, nEvents), true},
+		{"problems across firing and cleared", store.DetailQuery{Problems: 4, ProblemsOffset: len(firing) - 2}, order[len(firing)-2 : len(firing)+2], want(nEvents-store.DefaultDetailEvents, nEvents), true},
+		{"cleared problems only", store.DetailQuery{Problems: 3, ProblemsOffset: len(firing) + 1}, cleared[1:4], want(nEvents-store.DefaultDetailEvents, nEvents), true},
+		{"past the last problem", store.DetailQuery{ProblemsOffset: nProblems}, nil, want(nEvents-store.DefaultDetailEvents, nEvents), true},
+		{"limits above the maximum", store.DetailQuery{Problems: 1 << 30, Events: 1 << 30}, order, want(nEvents-store.MaxDetailEvents, nEvents), true},
+		{"negative limits", store.DetailQuery{Problems: -1, Events: -1, ProblemsOffset: -5}, order[:store.DefaultDetailProblems], want(nEvents-store.DefaultDetailEvents, nEvents), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := s.Detail(ctx, tk.ID, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ProblemCount != nProblems || d.FiringCount != len(firing) || d.EventCount != nEvents {
+				t.Fatalf("counts %d problems, %d firing, %d events; want %d, %d, %d", d.ProblemCount, d.FiringCount, d.EventCount, nProblems, len(firing), nEvents)
+			}
+			if got := keys(d.Problems); !reflect.DeepEqual(got, tc.problems) && !(len(got) == 0 && len(tc.problems) == 0) {
+				t.Fatalf("problems %v\nwant %v", got, tc.problems)
+			}
+			if got := texts(d.Events); !reflect.DeepEqual(got, tc.events) {
+				t.Fatalf("%d events %v…, want %d from %v", len(got), got[:min(3, len(got))], len(tc.events), tc.events[:1])
+			}
+			if d.MoreEvents != tc.moreEvents {
+				t.Fatalf("MoreEvents %v", d.MoreEvents)
+			}
+		})
+	}
+
+	// Paging back through the whole history, 400 at a time, finds every event once, in order.
+	var all []string
+	q := store.DetailQuery{Events: 400, Problems: 1}
+	for page := 0; ; page++ {
+		if page > 10 {
+			t.Fatal("history paging does not end")
+		}
+		d, err := s.Detail(ctx, tk.ID, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Events) > 400 {
+			t.Fatalf("page of %d events", len(d.Events))
+		}
+		all = append(texts(d.Events), all...)
+		if !d.MoreEvents {
+			break
+		}
+		q.EventsBefore = d.Events[0].ID
+	}
+	if !reflect.DeepEqual(all, want(0, nEvents)) {
+		t.Fatalf("paged history: %d events", len(all))
+	}
+	if _, err := s.Detail(ctx, 999999, store.DetailQuery{}); !errors.Is(err, task.ErrNotFound) {
+		t.Fatalf("missing task: %v", err)
+	}
+	// Problems (what verification and reconciliation read) still has every problem.
+	if ps, err := s.Problems(ctx, tk.ID); err != nil || len(ps) != nProblems {
+		t.Fatalf("Problems: %d %v", len(ps), err)
+	}
+}
+
+// testProblemLookups: HasProblem finds a key in its task only, Firing sees a task's firing problem.
+func testProblemLookups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := mkTask("a", task.Open), mkTask("b", task.Open)
+	create(t, s, a)
+	create(t, s, b)
+	check := func(name string, fn func(tx store.Tx) (bool, error), want bool) {
+		t.Helper()
+		var got bool
+		if err := s.InTx(ctx, func(tx store.Tx) (err error) { got, err = fn(tx); return err }); err != nil || got != want {
+			t.Fatalf("%s = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	hasA := func(key string) func(tx store.Tx) (bool, error) {
+		return func(tx store.Tx) (bool, error) { return tx.HasProblem(ctx, a.ID, key) }
+	}
+	firing := func(id int64) func(tx store.Tx) (bool, error) {
+		return func(tx store.Tx) (bool, error) { return tx.Firing(ctx, id) }
+	}
+	check("HasProblem in an empty task", hasA("k"), false)
+	check("Firing of an empty task", firing(a.ID), false)
+	p := &task.Problem{TaskID: a.ID, Key: "k", Alertname: "A", StartsAt: t0, Firing: true}
+	q := &task.Problem{TaskID: b.ID, Key: "j", Alertname: "A", StartsAt: t0}
+	if err := s.InTx(ctx, func(tx store.Tx) error {
+		if err := tx.AddProblem(ctx, p); err != nil {
+			return err
+		}
+		return tx.AddProblem(ctx, q)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("HasProblem(k)", hasA("k"), true)
+	check("HasProblem of another task's key", hasA("j"), false)
+	check("Firing", firing(a.ID), true)
+	check("Firing of a task whose problem cleared", firing(b.ID), false)
+	p.Firing, p.EndsAt, p.ResolvedAt = false, t0.Add(time.Minute), t0.Add(time.Minute)
+	if err := s.InTx(ctx, func(tx store.Tx) error { return tx.UpdateProblem(ctx, p) }); err != nil {
+		t.Fatal(err)
+	}
+	check("Firing after the clear", firing(a.ID), false)
+	check("HasProblem after the clear", hasA("k"), true)
 }
