@@ -1,14 +1,18 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/minefarm/cgminer-stack/receiver/alert"
+	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
 // alertJSON is one firing alert; extra is spliced into its labels, ann into its annotations.
@@ -81,5 +85,47 @@ func TestWebhookBoundsAlerts(t *testing.T) {
 	}
 	if _, board := f.get("/", "alice:pw", 1<<20); len(board) > 64<<10 {
 		t.Fatalf("board of %d bytes for two tasks", len(board))
+	}
+}
+
+// BenchmarkTaskPageLongHistory: the task page and the API detail of a task that has flapped for a
+// year (100,000 history events, 10,000 cleared occurrences and the one firing now).
+func BenchmarkTaskPageLongHistory(b *testing.B) {
+	f := newFixture(b, map[string]string{"alice": hash(b, "pw")})
+	f.seed(1)
+	ctx := context.Background()
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	err := f.st.InTx(ctx, func(tx store.Tx) error {
+		evs := make([]task.Event, 100000)
+		for i := range evs {
+			evs[i] = task.Event{TaskID: 1, At: start, Actor: "system", Kind: task.KindProblem, From: task.Open, To: task.Open, Text: fmt.Sprintf("MinerFlapping fired again; recurrence %d", i)}
+		}
+		if err := tx.AddEvents(ctx, evs); err != nil {
+			return err
+		}
+		for i := range 10000 {
+			p := &task.Problem{TaskID: 1, Key: "flap", Alertname: "MinerFlapping", StartsAt: start.Add(time.Duration(i) * time.Hour),
+				Labels: map[string]string{"alertname": "MinerFlapping", "instance": "10.0.0.1"}, Annotations: map[string]string{"summary": "flapping"}}
+			if err := tx.AddProblem(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, path := range []string{"/tasks/1", "/api/v1/tasks/1"} {
+		b.Run(strings.ReplaceAll(path, "/", "_"), func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				resp, body := f.get(path, "alice:pw", 64<<20)
+				if resp.StatusCode != 200 {
+					b.Fatalf("%d %.200s", resp.StatusCode, body)
+				}
+				n = len(body)
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
 	}
 }
