@@ -42,7 +42,7 @@ The stack is up (Ctrl-C stops everything it started).
 
   Prometheus     %s   (alerts: %s/alerts)
   Alertmanager   %s
-  Repair board   %s   demo logins: alice / alice-demo, bob / bob-demo (site-a), carol / carol-demo (lead), dave / dave-demo (other sites)
+  Repair board   %s   demo logins: alice / alice-demo, bob / bob-demo (technicians, site-a), carol / carol-demo (lead), dave / dave-demo (technician, other sites), admin / admin-demo, viewer / viewer-demo
   Exporter       %s   (try %s/probe?target=127.1.0.5&debug=true, %s/sd)
 `, s.URLs.Prometheus, s.URLs.Prometheus, s.URLs.Alertmanager, s.URLs.Receiver, s.URLs.Exporter, s.URLs.Exporter, s.URLs.Exporter)
 	if s.URLs.SimControl != "" {
