@@ -329,3 +329,30 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// A limit that cuts what the miner sent is exported and logged once, at Warn, per probe.
+func TestProbeTruncationLoggedOnce(t *testing.T) {
+	addr := startMiner(t, s19(t))
+	cfg := testConfig(t, onLoopback(`
+modules:
+  default:
+    limits: {pools: 1}
+`, addr))
+	var logBuf bytes.Buffer
+	h := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(&logBuf, nil)), prometheus.NewRegistry(),
+		Options{TimeoutOffset: 500 * time.Millisecond})
+	resp, body := get(t, h, "target="+addr, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if got, ok := metricValue(body, `cgminer_probe_truncated{what="pools"}`); !ok || got != "1" {
+		t.Errorf(`cgminer_probe_truncated{what="pools"} = %q (present %v), want 1`, got, ok)
+	}
+	if n := strings.Count(body, "cgminer_pool_up{"); n != 1 {
+		t.Errorf("%d pools exported, want 1 (the limit)", n)
+	}
+	log := logBuf.String()
+	if n := strings.Count(log, "exceeded the module's limits"); n != 1 || !strings.Contains(log, "level=WARN") || !strings.Contains(log, "target="+addr) {
+		t.Errorf("want one Warn line naming the target, got %d in:\n%s", n, log)
+	}
+}
