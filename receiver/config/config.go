@@ -61,6 +61,10 @@ type Config struct {
 	// Reconcile and Evidence: see evidence.go.
 	Reconcile Reconcile `yaml:"reconcile"`
 	Evidence  Evidence  `yaml:"evidence"`
+	// Display, Snapshot and Verification: see display.go and snapshot.go.
+	Display      Display      `yaml:"display"`
+	Snapshot     Snapshot     `yaml:"snapshot"`
+	Verification Verification `yaml:"verification"`
 }
 
 // Windows are the time rules of a task.
@@ -156,7 +160,7 @@ type Telegram struct {
 func Default() *Config {
 	return &Config{
 		IdentityLabels: []string{"instance"},
-		LocationLabels: []string{"site", "rack"},
+		LocationLabels: []string{"site", "row", "rack", "slot"},
 		VolatileLabels: []string{"severity", "job", "prometheus", "replica", "firmware", "model", "software_version", "url", "user"},
 		Windows: Windows{
 			Grace:         10 * time.Minute,
@@ -173,6 +177,10 @@ func Default() *Config {
 		Webhook:    Webhook{MaxBodyBytes: 32 << 20},
 		Reconcile:  defaultReconcile(),
 		Evidence:   defaultEvidence(),
+
+		Display:      defaultDisplay(),
+		Snapshot:     defaultSnapshot(),
+		Verification: defaultVerification(),
 	}
 }
 
@@ -255,6 +263,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.validateEvidence(); err != nil {
+		return err
+	}
+	if err := errors.Join(c.validateDisplay(), c.validateSnapshot()); err != nil {
 		return err
 	}
 	if err := c.validatePeople(); err != nil {

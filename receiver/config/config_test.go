@@ -23,7 +23,7 @@ func TestDefaults(t *testing.T) {
 		w.EscalateAfter != 30*time.Minute || w.EscalateRepeat != 30*time.Minute {
 		t.Fatalf("windows %+v", w)
 	}
-	if strings.Join(c.IdentityLabels, ",") != "instance" || strings.Join(c.LocationLabels, ",") != "site,rack" || c.Assignment != LeastLoaded {
+	if strings.Join(c.IdentityLabels, ",") != "instance" || strings.Join(c.LocationLabels, ",") != "site,row,rack,slot" || c.Assignment != LeastLoaded {
 		t.Fatalf("defaults %+v", c)
 	}
 }
