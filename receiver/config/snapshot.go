@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -45,13 +44,10 @@ type Verification struct {
 	// annotation (the alert's condition, evaluated instantly) still selects the machine sends the
 	// task back at once instead of after windows.verify_window.
 	Fast bool `yaml:"fast"`
-	// MaxAfter caps an alert's verify_after annotation (an alert computed over a long range waits
-	// that long before its condition is asked): a broken annotation cannot hold a task for days.
-	MaxAfter time.Duration `yaml:"max_after"`
 }
 
 func defaultVerification() Verification {
-	return Verification{Fast: true, MaxAfter: 12 * time.Hour}
+	return Verification{Fast: true}
 }
 
 // Bounds of the snapshot settings.
@@ -91,10 +87,6 @@ func (c *Config) validateSnapshot() error {
 	}
 	if s.Attempts < 1 || s.Attempts > 100 {
 		return fmt.Errorf("snapshot.attempts: %d is not between 1 and 100", s.Attempts)
-	}
-	v := c.Verification
-	if v.MaxAfter < 0 {
-		return errors.New("verification.max_after: must not be negative")
 	}
 	return nil
 }
