@@ -43,6 +43,9 @@ type Store interface {
 
 	Ping(ctx context.Context) error
 	Close() error
+
+	// Evidence: machine facts and snapshots (evidence.go).
+	Evidence
 }
 
 // Tx is what a transaction can do.
@@ -85,6 +88,9 @@ type Tx interface {
 	// PruneEarlyResolves forgets the resolves received before `before`, then the oldest ones
 	// beyond max; it returns how many it removed.
 	PruneEarlyResolves(ctx context.Context, before time.Time, max int) (int, error)
+
+	// EvidenceTx: the rows a new task's machine evidence goes into (evidence.go).
+	EvidenceTx
 }
 
 // EarlyResolve is a resolved notification for an occurrence never seen firing (Alertmanager
@@ -105,6 +111,9 @@ type Filter struct {
 	// Instance matches tasks whose identity has this instance label (the miner dashboard's link).
 	Instance string
 	Limit    int
+	// Urgent orders critical first, then warning, then the rest, each oldest opened first (the
+	// board); otherwise newest first.
+	Urgent bool
 }
 
 // DueQuery: tasks cleared at or before ClearedBefore (grace); open since OpenedBefore and not

@@ -510,7 +510,11 @@ func (s *DB) ListTasks(ctx context.Context, f store.Filter) ([]task.Task, error)
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id DESC"
+	if f.Urgent {
+		q += " ORDER BY " + urgency + ", opened_at, id"
+	} else {
+		q += " ORDER BY id DESC"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT " + arg(f.Limit)
 	}

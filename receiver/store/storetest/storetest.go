@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EarlyResolves", testEarlyResolves},
 		{"DetailBounded", testDetailBounded},
 		{"ProblemLookups", testProblemLookups},
+		{"Evidence", testEvidence},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
