@@ -56,6 +56,9 @@ type Config struct {
 	Assignment string            `yaml:"assignment"`
 	Webhook    Webhook           `yaml:"webhook"`
 	Notify     Notify            `yaml:"notify"`
+	// Escalation is the ladder of notifications for tasks nobody answers (escalation.go); without
+	// it, windows.escalate_after/escalate_repeat make a two-step one.
+	Escalation *Escalation `yaml:"escalation"`
 	// ExternalURL is where technicians reach this receiver; used for links in notifications.
 	ExternalURL string `yaml:"external_url"`
 	// Reconcile and Evidence: see evidence.go.
@@ -65,6 +68,9 @@ type Config struct {
 	Display      Display      `yaml:"display"`
 	Snapshot     Snapshot     `yaml:"snapshot"`
 	Verification Verification `yaml:"verification"`
+
+	policy     *Escalation // the escalation in force (Policy)
+	legacyKeys []string    // windows.escalate_* the file sets (deprecated)
 }
 
 // Windows are the time rules of a task.
@@ -79,9 +85,11 @@ type Windows struct {
 	// VerifyWindow: how long after the report a still-firing problem is tolerated before the repair
 	// counts as failed and the task goes back to the worker.
 	VerifyWindow time.Duration `yaml:"verify_window"`
-	// EscalateAfter: a task still open (not acknowledged) this long is escalated.
+	// EscalateAfter: a task still open (not acknowledged) this long is escalated. Deprecated:
+	// without an escalation section it is every severity's escalation.severities.*.ack_timeout.
 	EscalateAfter time.Duration `yaml:"escalate_after"`
-	// EscalateRepeat: escalation repeats at this interval while the task stays open.
+	// EscalateRepeat: escalation repeats at this interval while the task stays open. Deprecated
+	// like EscalateAfter (escalation.severities.*.repeat).
 	EscalateRepeat time.Duration `yaml:"escalate_repeat"`
 	// OutOfOrder: a firing copy of an occurrence that arrives within this time after the occurrence
 	// was resolved is a late duplicate (HA peer, retry) and ignored; later, it means the alert fires
@@ -122,11 +130,11 @@ const (
 // Roles lists the valid roles.
 var Roles = []Role{Viewer, Technician, Lead, Admin}
 
-// Person is someone who signs in. Contact channels for notifications (e-mail, a Telegram chat)
-// belong here too once they exist.
+// Person is someone who signs in, and how notifications reach them (notify.go).
 type Person struct {
 	// Role; empty means viewer.
-	Role Role `yaml:"role"`
+	Role    Role `yaml:"role"`
+	Contact `yaml:",inline"`
 }
 
 // maxNameLen bounds people's and teams' names (they are matched against basic-auth user names and
@@ -140,20 +148,6 @@ type Webhook struct {
 	MaxBodyBytes int64  `yaml:"max_body_bytes"`
 
 	Token Secret `yaml:"-"`
-}
-
-// Notify configures outgoing notifications.
-type Notify struct {
-	Telegram *Telegram `yaml:"telegram"`
-}
-
-// Telegram sends messages through a bot.
-type Telegram struct {
-	BotTokenFile string `yaml:"bot_token_file"`
-	ChatID       string `yaml:"chat_id"`
-	APIURL       string `yaml:"api_url"`
-
-	BotToken Secret `yaml:"-"`
 }
 
 // Default returns the configuration used when a field is left out.
@@ -210,6 +204,7 @@ func Parse(b []byte) (*Config, error) {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
+	c.legacyKeys = explicitWindows(b)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -274,13 +269,11 @@ func (c *Config) validate() error {
 	if c.Webhook.MaxBodyBytes <= 0 {
 		return errors.New("webhook.max_body_bytes: must be positive")
 	}
-	if tg := c.Notify.Telegram; tg != nil {
-		if tg.ChatID == "" || tg.BotTokenFile == "" {
-			return errors.New("notify.telegram: chat_id and bot_token_file are required")
-		}
-		if tg.APIURL == "" {
-			tg.APIURL = "https://api.telegram.org"
-		}
+	if err := c.validateNotify(); err != nil {
+		return err
+	}
+	if err := c.validateEscalation(); err != nil {
+		return err
 	}
 	c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
 	return nil
@@ -392,7 +385,7 @@ func (c *Config) Warnings() []string {
 	if len(c.People) == 0 && len(c.Teams) > 0 {
 		w = append(w, "no people section: every user is a viewer and nobody can act on tasks; give team members a role (technician, lead, admin)")
 	}
-	return w
+	return append(w, c.escalationWarnings()...)
 }
 
 func (c *Config) readSecrets(dir string) error {
@@ -416,12 +409,7 @@ func (c *Config) readSecrets(dir string) error {
 			return err
 		}
 	}
-	if tg := c.Notify.Telegram; tg != nil {
-		if tg.BotToken, err = read("notify.telegram.bot_token_file", tg.BotTokenFile); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.readNotifySecrets(read)
 }
 
 // Matches reports whether every matcher of the team matches the labels (a team with no matchers

@@ -59,7 +59,7 @@ func TestInvalid(t *testing.T) {
 		"bad regex":            "teams: [{name: a, members: [x], matchers: {site: '('}}]",
 		"duplicate team":       "teams: [{name: a, members: [x]}, {name: a, members: [y]}]",
 		"team without people":  "teams: [{name: a}]",
-		"telegram no chat":     "notify: {telegram: {bot_token_file: x}}",
+		"telegram no token":    "notify: {telegram: {chat_id: '-100'}}",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Parse([]byte(y)); err == nil {
