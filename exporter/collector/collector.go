@@ -6,7 +6,6 @@ package collector
 import (
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -50,6 +49,7 @@ var (
 	errorDesc      = desc("cgminer_probe_error_info", "Why the probe failed; present only when cgminer_up is 0.", "reason")
 	commandDesc    = desc("cgminer_command_success", "1 when the API command answered with success, 0 when it failed or was refused.", "command")
 	infoDesc       = desc("cgminer_info", "Identity of the miner.", "model", "firmware", "software", "software_version", "api_version")
+	deviceDesc     = desc("cgminer_device_info", "Serial number (or unique hardware ID) and MAC address the miner reports; present when it reports either.", "serial", "mac")
 	uptimeDesc     = desc("cgminer_uptime_seconds", "Seconds since the mining software started.")
 	hashrateDesc   = desc("cgminer_hashrate_hashes_per_second", "Current hashrate as the miner reports it (its shortest window).")
 	averageDesc    = desc("cgminer_hashrate_average_hashes_per_second", "Average hashrate since the mining software started.")
@@ -142,6 +142,9 @@ func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []s
 		return
 	}
 	gauge(infoDesc, 1, s.Model, s.Firmware, s.Software, s.SoftwareVersion, s.APIVersion)
+	if s.Serial != "" || s.MAC != "" {
+		gauge(deviceDesc, 1, s.Serial, s.MAC)
+	}
 	opt(uptimeDesc, prometheus.GaugeValue, s.Uptime)
 	opt(hashrateDesc, prometheus.GaugeValue, s.Hashrate)
 	opt(averageDesc, prometheus.GaugeValue, s.HashrateAverage)
@@ -149,11 +152,17 @@ func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []s
 	opt(hashesDesc, prometheus.CounterValue, s.HashesTotal)
 	opt(boardsDesc, prometheus.GaugeValue, s.BoardsDetected())
 	opt(boardsExpDesc, prometheus.GaugeValue, s.BoardsExpected)
+	boards := map[string]bool{}
 	for _, b := range s.Boards {
 		if !b.Present {
 			continue // a missing board shows as cgminer_boards < cgminer_boards_expected
 		}
-		id := strconv.Itoa(b.Index)
+		// The firmware's own number; a miner that gives two boards one number gets the first.
+		id := b.Label()
+		if boards[id] {
+			continue
+		}
+		boards[id] = true
 		opt(bHashDesc, prometheus.GaugeValue, b.Hashrate, id)
 		opt(bNominalDesc, prometheus.GaugeValue, b.HashrateNominal, id)
 		opt(bChipsDesc, prometheus.GaugeValue, b.Chips, id)

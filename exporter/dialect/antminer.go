@@ -227,7 +227,9 @@ func readChains(drv cgminer.Value, s *miner.Snapshot, u units, expected, limit i
 	}
 	for n := base; n <= last; n++ {
 		k := strconv.Itoa(n)
-		b := miner.Board{Index: n - base, Present: chainPopulated(drv, n)}
+		// The board is the chain's own number, as Bitmain's status page shows it ("Chain#"):
+		// S9-era chains stay 6–8.
+		b := miner.Board{Index: n - base, Name: k, Present: chainPopulated(drv, n)}
 		if b.Present {
 			b.Chips = num(drv, "chain_acn"+k)
 			if acs := drv.StrKey("chain_acs" + k); strings.ContainsAny(acs, "ox") {
@@ -349,9 +351,11 @@ func readBitmainFans(drv cgminer.Value, s *miner.Snapshot, expected, limit int) 
 			rpm[n-base] = miner.Some(f) // a repeated key: the last wins
 		}
 	}
+	// A fan is named by its fanN, as Bitmain's status page heads it (Fan1…Fan8: the S9's
+	// fans are Fan5 and Fan6).
 	for i, f := range rpm {
 		if f.Set {
-			s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(i), RPM: f.V})
+			s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(base + i), RPM: f.V})
 		}
 	}
 }

@@ -178,7 +178,8 @@ func readAvalon(r replies, s *miner.Snapshot) {
 		tmax, _ := mmList(first, "MTmax", len(ghs))
 		var hb map[string]string // HBinfo's fields, parsed once when a board needs them
 		for i, g := range ghs {
-			b := miner.Board{Index: i, Present: true, Hashrate: miner.Some(g * 1e9)}
+			// Numbered from 0, as the same string numbers the boards' fields (PVT_T0, MW0, SF0).
+			b := miner.Board{Index: i, Name: strconv.Itoa(i), Present: true, Hashrate: miner.Some(g * 1e9)}
 			if i < len(tmax) && tmax[i] > 0 {
 				b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "chip", Celsius: tmax[i]})
 			}
@@ -199,7 +200,12 @@ func readAvalon(r replies, s *miner.Snapshot) {
 	} else {
 		// Several modules on one controller (Avalon 7/8 chains): each module is a board.
 		for i, m := range mods {
-			b := miner.Board{Index: i, Present: true}
+			// A module is named by its MM ID number, as the controller numbers it.
+			name := strconv.Itoa(i)
+			if m.numOK && m.num >= 0 && m.num <= maxNumber {
+				name = strconv.Itoa(m.num)
+			}
+			b := miner.Board{Index: i, Name: name, Present: true}
 			if g := mmFloat(m.fields, "GHSmm"); g.Set {
 				b.Hashrate = miner.Some(g.V * 1e9)
 			}
@@ -225,7 +231,7 @@ func readAvalon(r replies, s *miner.Snapshot) {
 	sort.Slice(s.Temperatures, func(i, j int) bool { return s.Temperatures[i].Sensor < s.Temperatures[j].Sensor })
 	for n := 1; n <= 8; n++ {
 		if f := mmFloat(first, "Fan"+strconv.Itoa(n)); f.Set {
-			s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(n - 1), RPM: f.V})
+			s.Fans = append(s.Fans, miner.Fan{Name: strconv.Itoa(n), RPM: f.V}) // Fan1 is fan "1"
 		}
 	}
 	if p := mmFloat(first, "WALLPOWER"); p.Set && p.V > 0 {

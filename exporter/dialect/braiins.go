@@ -67,7 +67,8 @@ func readBraiins(r replies, s *miner.Snapshot) {
 	nominalSet := false
 	for i, d := range devs {
 		id := d.StrKey("ID")
-		b := miner.Board{Index: i, Present: true}
+		// The devs ID is the hash chain's number on the control board (S9: 6–8).
+		b := miner.Board{Index: i, Name: numberOr(d, i, "ID"), Present: true}
 		b.Hashrate, _ = rateFields(d, defaultUnits)
 		if f := positive(d, "Nominal MHS"); f.Set {
 			b.HashrateNominal = scaled(f, 1e6)
@@ -93,7 +94,7 @@ func readBraiins(r replies, s *miner.Snapshot) {
 				s.Truncate(miner.CutBoards)
 				break
 			}
-			b := miner.Board{Index: i, Present: true, Chips: chips[t.StrKey("ID")]}
+			b := miner.Board{Index: i, Name: numberOr(t, i, "ID"), Present: true, Chips: chips[t.StrKey("ID")]}
 			if c := positive(t, "Chip"); c.Set {
 				b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "chip", Celsius: c.V})
 			}
@@ -111,10 +112,8 @@ func readBraiins(r replies, s *miner.Snapshot) {
 			s.Truncate(miner.CutFans)
 			break
 		}
-		name := f.StrKey("ID")
-		if name == "" {
-			name = slotLabel(i)
-		}
+		// Braiins numbers fans from 0 (its API's fan names and positions too).
+		name := numberOr(f, i, "ID", "FAN")
 		if rpm := num(f, "RPM"); rpm.Set {
 			s.Fans = append(s.Fans, miner.Fan{Name: name, RPM: rpm.V})
 		}

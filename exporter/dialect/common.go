@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +90,30 @@ func window(w string) (float64, bool) {
 		return n * 3600, true
 	}
 	return 0, false
+}
+
+// maxNumber bounds a board or fan number read from a miner (firmware numbers them below 20),
+// keeping the label short and the arithmetic on it far from overflow.
+const maxNumber = 1 << 20
+
+// number reads the first of keys that holds a whole number from 0 to maxNumber (a JSON number or
+// a numeric string) as its canonical decimal text: the firmware's own number for a board or a fan,
+// written the same way whatever the miner's spelling ("06", 6.0).
+func number(v cgminer.Value, keys ...string) (string, bool) {
+	for _, k := range keys {
+		if f, ok := v.FloatKey(k); ok && f >= 0 && f <= maxNumber && f == math.Trunc(f) {
+			return strconv.Itoa(int(f)), true
+		}
+	}
+	return "", false
+}
+
+// numberOr is number, or the position i when none of keys holds one.
+func numberOr(v cgminer.Value, i int, keys ...string) string {
+	if n, ok := number(v, keys...); ok {
+		return n
+	}
+	return strconv.Itoa(i)
 }
 
 func num(v cgminer.Value, keys ...string) miner.F {
@@ -282,13 +307,14 @@ func readGeneric(r replies, s *miner.Snapshot) {
 	s.Model = firstNonEmpty(id.StrKey("Type"), id.StrKey("Model"), id.StrKey("PROD"),
 		r.first(cgminer.DevDetails, "DEVDETAILS").StrKey("Model"))
 	readCommon(r, s, defaultUnits)
-	// Per-device hashrate and temperature: the devs of these forks are the hashboards.
+	// Per-device hashrate and temperature: the devs of these forks are the hashboards, numbered
+	// as the device label numbers them (ID, else the ASC/PGA/GPU number).
 	for i, d := range r.section(cgminer.Devs, "DEVS") {
 		if i == r.lim.Boards {
 			s.Truncate(miner.CutBoards)
 			break
 		}
-		b := miner.Board{Index: i, Present: true}
+		b := miner.Board{Index: i, Name: numberOr(d, i, "ID", "ASC", "PGA", "GPU"), Present: true}
 		b.Hashrate, _ = rateFields(d, defaultUnits)
 		if t := positive(d, "Temperature"); t.Set {
 			b.Temperatures = append(b.Temperatures, miner.Temperature{Sensor: "board", Celsius: t.V})

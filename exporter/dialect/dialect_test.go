@@ -52,7 +52,9 @@ func TestSnapshotFacts(t *testing.T) {
 		{"antminer-s19pro-49.0.1.3", func(s miner.Snapshot) bool { return s.Hashrate.V == 110566.89e9 }, "GHS 5s in H/s"},
 		{"antminer-l3plus", func(s miner.Snapshot) bool { return s.Hashrate.V < 1e9 }, "scrypt GHS fields are MH/s"},
 		{"antminer-l3plus-rwglr", func(s miner.Snapshot) bool { return s.BoardsDetected().V == 3 && s.BoardsExpected.V == 4 }, "a missing first chain counts as a missing board"},
-		{"antminer-s9-asicseer-1.1.9", func(s miner.Snapshot) bool { return len(s.Boards) == 3 && s.Boards[0].Chips.V == 63 }, "S9 chains 6-8 are boards 0-2"},
+		{"antminer-s9-asicseer-1.1.9", func(s miner.Snapshot) bool {
+			return len(s.Boards) == 3 && s.Boards[0].Chips.V == 63 && s.Boards[0].Name == "6" && s.Boards[2].Name == "8"
+		}, "S9 chains 6-8 are the three slots, named 6-8"},
 		{"antminer-s17plus-vnish-2.0.3", func(s miner.Snapshot) bool { return s.Boards[0].ChipsFailed.V == 5 && s.Firmware == "vnish" }, "x in chain_acs is a failed chip"},
 		{"antminer-s19-sleeping", func(s miner.Snapshot) bool { return s.Sleeping.V == 1 }, "S19 sleep signature"},
 		{"antminer-t17plus-sleeping", func(s miner.Snapshot) bool { return s.Sleeping.V == 1 }, "Mode 254"},

@@ -64,6 +64,11 @@ func manyPools(n int) string {
 	}))
 }
 
+// numberedDevs are devs entries whose numbers repeat, overflow, go negative, are spelled "06"
+// or are not whole.
+const numberedDevs = `{"ID":0,"ASC":0,"Slot":0,"MHS 5s":1},{"ID":0,"ASC":0,"Slot":0,"MHS 5s":2},{"ID":"x","MHS 5s":3},` +
+	`{"ID":1e30,"ASC":1e30,"Slot":1e30,"MHS 5s":4},{"ID":-1,"Slot":-1,"MHS 5s":5},{"ID":"06","MHS 5s":6},{"ID":2.5,"MHS 5s":7}`
+
 // hostileCase is one probe's worth of replies a miner could send.
 type hostileCase struct {
 	name    string
@@ -128,6 +133,16 @@ func hostileCases() []hostileCase {
 			"devs": section("DEVS", join(5000, func(i int) string {
 				return fmt.Sprintf(`{"ASC":%d,"MHS 5s":10,"Temperature":50,"Status":"Alive","Enabled":"Y"}`, i)
 			})),
+		}},
+		{"board and fan numbers the miner chose", map[string]string{
+			"version": section("VERSION", `{"CGMiner":"4.11.1","API":"3.7"}`),
+			"devs":    section("DEVS", numberedDevs),
+			"edevs":   section("DEVS", numberedDevs),
+			"temps":   section("TEMPS", `{"ID":0,"Board":50},{"ID":0,"Board":51},{"ID":1e30,"Board":52},{"ID":-1,"Board":53}`),
+			"fans":    section("FANS", `{"ID":0,"RPM":1000},{"ID":0,"RPM":1001},{"ID":1e30,"FAN":"FAN4","RPM":1002},{"ID":-3,"RPM":1003},{"FAN":"06","RPM":1004}`),
+			"stats": `{` + status("CGMiner stats") + `,"STATS":[{"STATS":0,"ID":"AVA100","MM ID1":"Ver[741-1] GHSmm[1] Fan1[1] Fan1[2]",` +
+				`"MM ID1:Summary":"Ver[741-1] GHSmm[2]","MM ID99999999999999999999":"Ver[741-1] GHSmm[3]","MM ID-4":"Ver[741-1] GHSmm[4]",` +
+				`"chain_acn1":10,"chain_rate1":"1","chain_acn01":10,"chain_rate01":"2","fan1":1000,"fan01":1001}],"id":1}`,
 		}},
 		{"9000 pools", map[string]string{"pools": manyPools(9000)}},
 		{"long label values", map[string]string{
@@ -249,16 +264,22 @@ var plausible = map[string][2]float64{
 }
 
 // checkExposition holds every sample of a text exposition finite, counters non-negative,
-// physical readings plausible, label values short, and the series few.
+// physical readings plausible, label values short, every series once (numbers the miner gives
+// its boards and fans can repeat), and the series few.
 func checkExposition(t *testing.T, text string) {
 	t.Helper()
 	series := 0
+	seen := map[string]bool{}
 	for _, line := range strings.Split(text, "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		series++
 		sp := strings.LastIndexByte(line, ' ')
+		if seen[line[:sp]] {
+			t.Errorf("series twice: %.200s", line)
+		}
+		seen[line[:sp]] = true
 		name, labels := line[:sp], ""
 		if i := strings.IndexByte(name, '{'); i >= 0 {
 			name, labels = name[:i], name[i:]

@@ -66,11 +66,13 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 				s.Truncate(miner.CutFans)
 				break
 			}
-			name := strings.TrimPrefix(strings.ToLower(f.StrKey("FAN")), "fan")
-			if n, err := strconv.Atoi(name); err == nil {
-				name = strconv.Itoa(n - 1)
-			} else {
-				name = slotLabel(i)
+			// `fans` numbers them from 0 (ID; early LuxOS also FAN), and ID n is the stats
+			// block's fan n+1: named n+1, as stock firmware names the same fan. (FAN is a
+			// connector name in later releases, "FAN4" or "J12 | J14", not a number.)
+			name := strconv.Itoa(i + 1)
+			if id, ok := number(f, "ID", "FAN"); ok {
+				n, _ := strconv.Atoi(id)
+				name = strconv.Itoa(n + 1)
 			}
 			if rpm := num(f, "RPM"); rpm.Set {
 				s.Fans = append(s.Fans, miner.Fan{Name: name, RPM: rpm.V})
@@ -100,8 +102,6 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 		s.Sleeping = miner.Some(1)
 	}
 }
-
-func slotLabel(i int) string { return strconv.Itoa(i) }
 
 // slotIndex turns a slot number the miner sent into an index below n, without converting a
 // number outside that range (whose int conversion is not defined).

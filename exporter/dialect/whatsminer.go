@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
@@ -86,7 +87,8 @@ func readWhatsminer(r replies, s *miner.Snapshot) {
 	}
 	for slot := 0; slot <= maxSlot; slot++ {
 		d, ok := bySlot[slot]
-		b := miner.Board{Index: slot, Present: ok}
+		// Slots as btminer numbers them, from 0: its error codes and tools call them SM0–SM2.
+		b := miner.Board{Index: slot, Name: strconv.Itoa(slot), Present: ok}
 		if ok {
 			b.Hashrate, _ = rateFields(d, defaultUnits)
 			b.Chips = num(d, "Effective Chips")

@@ -144,6 +144,7 @@ func (s *Snapshot) Sanitize(l Limits) {
 	}
 	for i := range s.Boards {
 		b := &s.Boards[i]
+		b.Name = s.label(b.Name, l.LabelBytes)
 		b.Hashrate = s.within(b.Hashrate, 0, MaxHashrate, DropHashrate)
 		b.HashrateNominal = s.within(b.HashrateNominal, 0, MaxHashrate, DropHashrate)
 		b.Chips = s.within(b.Chips, 0, float64(l.ChipsPerBoard), DropChips)
@@ -195,7 +196,7 @@ func (s *Snapshot) Sanitize(l Limits) {
 		p.LastShareTime = s.within(p.LastShareTime, MinShareTime, MaxShareTime, DropLastShare)
 	}
 
-	for _, str := range []*string{&s.Model, &s.Firmware, &s.Software, &s.SoftwareVersion, &s.APIVersion} {
+	for _, str := range []*string{&s.Model, &s.Firmware, &s.Software, &s.SoftwareVersion, &s.APIVersion, &s.Serial, &s.MAC} {
 		*str = s.label(*str, l.LabelBytes)
 	}
 }

@@ -6,6 +6,8 @@
 // stays absent and is never exported as a made-up 0.
 package miner
 
+import "strconv"
+
 // F is an optional reading.
 type F struct {
 	V   float64
@@ -33,6 +35,10 @@ type Snapshot struct {
 	APIVersion      string
 	// Family is the dialect that read the replies (for debug output).
 	Family string
+	// Serial and MAC identify the unit for the crew, as the firmware reports them through the
+	// API (cgminer_device_info); empty when it does not. MAC is lower-case with colons.
+	Serial string
+	MAC    string
 
 	Uptime          F // seconds since the mining software started
 	Hashrate        F // current (the miner's shortest window)
@@ -40,8 +46,8 @@ type Snapshot struct {
 	HashrateNominal F // ideal / factory
 	HashesTotal     F
 
-	// Boards holds the hashboard slots the model has (or that the miner reports), in slot order,
-	// numbered from 0. A slot whose board is missing stays in the list with Present false.
+	// Boards holds the hashboard slots the model has (or that the miner reports), in slot order.
+	// A slot whose board is missing stays in the list with Present false.
 	Boards         []Board
 	BoardsExpected F
 
@@ -76,7 +82,11 @@ type Snapshot struct {
 
 // Board is one hashboard slot.
 type Board struct {
-	Index           int // 0-based slot
+	Index int // 0-based position in Boards (slot order)
+	// Name is the board's number as the firmware and the physical label give it (Bitmain's
+	// chain N, Whatsminer's slot, Braiins's and devs' ID, Avalon's MM ID), the `board` label
+	// value. Empty only in a snapshot no dialect made; the collector then writes Index.
+	Name            string
 	Present         bool
 	Hashrate        F
 	HashrateNominal F
@@ -85,6 +95,14 @@ type Board struct {
 	ChipsFailed     F
 	HardwareErrors  F
 	Temperatures    []Temperature
+}
+
+// Label is the board's `board` label value: its Name, or its Index in a snapshot no dialect made.
+func (b Board) Label() string {
+	if b.Name != "" {
+		return b.Name
+	}
+	return strconv.Itoa(b.Index)
 }
 
 // Temperature is one sensor reading in celsius.

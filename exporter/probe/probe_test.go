@@ -179,7 +179,7 @@ modules:
 		"cgminer_up":                                    "1",
 		"cgminer_boards":                                "3",
 		"cgminer_hashrate_hashes_per_second":            "1.1056689e+14",
-		`cgminer_board_chips{board="2"}`:                "114",
+		`cgminer_board_chips{board="3"}`:                "114", // chain_acn3: boards are the chain numbers
 		`cgminer_command_success{command="devdetails"}`: "0",
 		`cgminer_pool_expected{pool="0",url="stratum+tcp://btc.global.luxor.tech:700",user="satokierepair.H04YK"}`: "1",
 	} {
