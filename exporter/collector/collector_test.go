@@ -91,3 +91,53 @@ func TestTruncatedAndDropped(t *testing.T) {
 		})
 	}
 }
+
+// Boards are labelled with the firmware's number (Name); a number given twice is one series;
+// cgminer_device_info is present only with a serial or a MAC.
+func TestBoardLabelsAndDeviceInfo(t *testing.T) {
+	tests := []struct {
+		name     string
+		snap     miner.Snapshot
+		want     []string
+		wantNone []string
+	}{
+		{
+			name: "boards by name, a repeated name once, a missing slot absent",
+			snap: miner.Snapshot{Model: "m", Boards: []miner.Board{
+				{Index: 0, Name: "6", Present: true, Chips: miner.Some(63)},
+				{Index: 1, Name: "6", Present: true, Chips: miner.Some(1)},
+				{Index: 2, Name: "8", Present: false},
+				{Index: 3, Present: true, Chips: miner.Some(5)}, // no dialect named it: its position
+			}},
+			want:     []string{`cgminer_board_chips{board="6"} 63`, `cgminer_board_chips{board="3"} 5`},
+			wantNone: []string{`board="8"`, `cgminer_board_chips{board="6"} 1`, "cgminer_device_info"},
+		},
+		{
+			name: "serial and MAC",
+			snap: miner.Snapshot{Model: "m", Serial: "020100003cbe4d15", MAC: "e0:e1:a9:3f:30:53"},
+			want: []string{`cgminer_device_info{mac="e0:e1:a9:3f:30:53",serial="020100003cbe4d15"} 1`},
+		},
+		{
+			name: "MAC only",
+			snap: miner.Snapshot{Model: "m", MAC: "c4:08:28:00:a4:19"},
+			want: []string{`cgminer_device_info{mac="c4:08:28:00:a4:19",serial=""} 1`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := both(t, &collector.Probe{Up: true, Snapshot: &tc.snap})
+			for _, w := range tc.want {
+				if !strings.Contains(out, w+"\n") {
+					t.Errorf("missing %s in\n%s", w, out)
+				}
+			}
+			for _, w := range tc.wantNone {
+				for _, line := range strings.Split(out, "\n") {
+					if !strings.HasPrefix(line, "#") && strings.Contains(line, w) {
+						t.Errorf("unexpected %s", line)
+					}
+				}
+			}
+		})
+	}
+}

@@ -165,6 +165,13 @@ func readAvalon(r replies, s *miner.Snapshot) {
 	mods := avalonModules(r, s, r.lim.Boards)
 	s.Model = avalonModel(r, mods)
 	readCommon(r, s, defaultUnits)
+	// Canaan reports no sticker serial; its DNA is the controller's unique hardware ID: in
+	// version, else in the MM ID0 string of a one-controller miner (with several modules each
+	// DNA is a module's).
+	s.Serial = serialNumber(id.StrKey("DNA"))
+	if s.Serial == "" && len(mods) == 1 {
+		s.Serial = serialNumber(mods[0].fields["DNA"])
+	}
 	if len(mods) == 0 {
 		return
 	}

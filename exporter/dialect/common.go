@@ -149,12 +149,17 @@ func boolF(b bool) miner.F {
 }
 
 // readCommon fills what every cgminer-style API says the same way: summary counters and
-// hashrates, pools, devs and the API version.
+// hashrates, pools, devs, the API version and the MAC address where the firmware gives one
+// (Canaan in version, MicroBT in summary).
 func readCommon(r replies, s *miner.Snapshot, u units) {
-	if v := r.first(cgminer.Version, "VERSION"); v.Kind() == cgminer.Object {
-		s.APIVersion = v.StrKey("API")
+	ver := r.first(cgminer.Version, "VERSION")
+	if ver.Kind() == cgminer.Object {
+		s.APIVersion = ver.StrKey("API")
 	}
 	sum := r.first(cgminer.Summary, "SUMMARY")
+	if s.MAC = macAddress(ver.StrKey("MAC")); s.MAC == "" {
+		s.MAC = macAddress(sum.StrKey("MAC"))
+	}
 	if sum.Kind() == cgminer.Object {
 		s.Uptime = num(sum, "Elapsed")
 		s.Hashrate, s.HashrateAverage = rateFields(sum, u)

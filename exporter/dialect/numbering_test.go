@@ -152,3 +152,42 @@ func TestNumberingHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceIdentity reads the serial (or unique hardware ID) and MAC address each capture
+// reports through the cgminer API; most firmware reports neither.
+func TestDeviceIdentity(t *testing.T) {
+	cases := goldenCases(t)
+	for _, tc := range []struct{ capture, serial, mac, why string }{
+		{"whatsminer-m30s", "", "c6:02:14:00:1f:b3", "btminer summary MAC; PCB SN is a board's, not the unit's"},
+		{"whatsminer-m30s-20210322", "", "c4:08:28:00:a4:19", "btminer summary MAC"},
+		{"whatsminer-m20s-2019", "", "", "2019 btminer: no MAC in summary"},
+		{"avalon-nano3s-25021401", "020100003cbe4d15", "e0:e1:a9:3f:30:53", "Canaan version DNA and MAC (bare hex)"},
+		{"avalon-q-25052801", "01234567890123456789012345678901", "aa:bb:cc:dd:ee:ff", "version DNA/MAC (anonymised by the contributor); stats DNA[<DELETED>] ignored"},
+		{"avalon-1047", "02010000cb231da8", "", "one controller: the DNA of MM ID0"},
+		{"avalon-741", "", "", "several modules: each DNA is a module's, not the unit's"},
+		{"antminer-s19pro-49.0.1.3", "", "", "bmminer reports neither"},
+		{"antminer-t17plus-sleeping", "", "", `chain_SN "unknow" is a board's placeholder`},
+		{"antminer-s19kpro-luxos-2025.4.8", "", "", "LuxOS: SerialNumber in devs is a board's"},
+		{"s9-bosminer-plus-am1-s9-0.4.0", "", "", "BOSminer reports neither"},
+		{"ibelink-bm-n1max", "", "", "Chain SN is a board's"},
+	} {
+		t.Run(tc.capture, func(t *testing.T) {
+			files, ok := cases[tc.capture]
+			if !ok {
+				t.Fatalf("no golden case %s", tc.capture)
+			}
+			s := dialect.Read(loadResult(t, files), nil)
+			if s.Serial != tc.serial || s.MAC != tc.mac {
+				t.Errorf("serial %q mac %q, want %q %q (%s)", s.Serial, s.MAC, tc.serial, tc.mac, tc.why)
+			}
+			expo := string(expose(t, loadResult(t, files)))
+			line := `cgminer_device_info{mac="` + tc.mac + `",serial="` + tc.serial + `"} 1`
+			if present := strings.Contains(expo, line); present != (tc.serial != "" || tc.mac != "") {
+				t.Errorf("device_info series %q present: %v", line, present)
+			}
+			if tc.serial == "" && tc.mac == "" && strings.Contains(expo, "cgminer_device_info") {
+				t.Error("cgminer_device_info without a serial or MAC")
+			}
+		})
+	}
+}
