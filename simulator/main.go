@@ -41,6 +41,10 @@ func main() {
 		slowDelay    = app.Flag("fault.slow-delay", "How long a miner with the slow fault waits before answering.").Default(farm.DefaultSlowDelay.String()).Duration()
 		restart      = app.Flag("fault.restart-period", "How often restart_loop restarts the mining software.").Default(farm.DefaultRestartPeriod.String()).Duration()
 		devFee       = app.Flag("vnish.devfee", "How much of each hour a VNish miner mines on its DevFee pool.").Default(farm.DefaultDevFee.String()).Duration()
+		allowRestart = app.Flag("api.allow-restart", "Carry out the privileged restart command (cgminer/bmminer models), as a miner whose api-allow gives the caller W: access; off: refused with Code 45 like stock firmware.").Bool()
+		restartDelay = app.Flag("fault.restart-delay", "How long an accepted restart keeps a miner's API silent (connection refused) before it answers again with uptime reset.").Default(farm.DefaultRestartDelay.String()).Duration()
+		restartClrs  = app.Flag("fault.restart-clears", "Faults a restart cures, comma-separated (empty: none).").Default(faultList(farm.DefaultRestartClears)).String()
+		stateFile    = app.Flag("state.file", "File that keeps the faults across a restart of minersim: loaded at start, rewritten atomically after every change.").String()
 	)
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
@@ -52,6 +56,7 @@ func main() {
 	if err := run(logger, config{
 		rangeCIDR: *rangeFlag, miners: *miners, models: *models, seed: *seed, scenario: *scenarioFile,
 		port: *port, listen: *listen, tokenFile: *tokenFile, slowDelay: *slowDelay, restart: *restart, devFee: *devFee,
+		allowRestart: *allowRestart, restartDelay: *restartDelay, restartClears: *restartClrs, stateFile: *stateFile,
 	}); err != nil {
 		logger.Error("minersim failed", "err", err)
 		os.Exit(1)
@@ -62,7 +67,17 @@ type config struct {
 	rangeCIDR, models, scenario, listen, tokenFile string
 	miners, port                                   int
 	seed                                           uint64
-	slowDelay, restart, devFee                     time.Duration
+	slowDelay, restart, devFee, restartDelay       time.Duration
+	allowRestart                                   bool
+	restartClears, stateFile                       string
+}
+
+func faultList(fs []farm.Fault) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = f.String()
+	}
+	return strings.Join(names, ",")
 }
 
 func run(logger *slog.Logger, c config) error {
@@ -79,6 +94,10 @@ func run(logger *slog.Logger, c config) error {
 	mix, err := farm.ParseMix(c.models)
 	if err != nil {
 		return fmt.Errorf("--models: %w", err)
+	}
+	clears, err := farm.ParseFaults(c.restartClears)
+	if err != nil {
+		return fmt.Errorf("--fault.restart-clears: %w", err)
 	}
 	token := ""
 	if c.tokenFile != "" {
@@ -101,7 +120,8 @@ func run(logger *slog.Logger, c config) error {
 	}
 	var plan *farm.Plan
 	f, err := farm.New(farm.Config{Range: prefix, Miners: c.miners, Port: c.port, Mix: mix, Seed: c.seed,
-		SlowDelay: c.slowDelay, RestartPeriod: c.restart, DevFee: c.devFee, Logger: logger})
+		SlowDelay: c.slowDelay, RestartPeriod: c.restart, DevFee: c.devFee, AllowRestart: c.allowRestart,
+		RestartDelay: c.restartDelay, RestartClears: clears, StateFile: c.stateFile, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -132,7 +152,8 @@ func run(logger *slog.Logger, c config) error {
 	}
 	defer f.Close()
 	logger.Info("farm started", "miners", f.Len(), "range", prefix, "port", f.Port(), "seed", c.seed,
-		"startup", time.Since(began).Round(time.Millisecond), "version", version.Info())
+		"startup", time.Since(began).Round(time.Millisecond), "allow_restart", c.allowRestart, "state_file", c.stateFile,
+		"version", version.Info())
 	if plan != nil {
 		go plan.Run(ctx, f, time.Second)
 	}

@@ -21,6 +21,7 @@ import (
 type Farm interface {
 	Miners() []*farm.Miner
 	Miner(addr netip.Addr) (*farm.Miner, bool)
+	Pick(sel farm.Selector) ([]*farm.Miner, error)
 }
 
 // API serves the control endpoints.
@@ -46,6 +47,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST /miners/{address}/faults", a.auth(a.setFault))
 	mux.HandleFunc("DELETE /miners/{address}/faults/{fault}", a.auth(a.clearFault))
 	mux.HandleFunc("DELETE /miners/{address}/faults", a.auth(a.clearAll))
+	mux.HandleFunc("POST /faults", a.auth(a.bulk(true)))
+	mux.HandleFunc("DELETE /faults", a.auth(a.bulk(false)))
 	return mux
 }
 
@@ -209,4 +212,129 @@ func (a *API) clearAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, m.Info())
+}
+
+// maxBulkBody bounds a bulk request: a list of a few thousand addresses fits.
+const maxBulkBody = 64 << 10
+
+// bulkRequest selects miners for an outage drill: range, model and miners must all hold; count
+// then picks that many of them (the same ones every time, from the seed).
+type bulkRequest struct {
+	Fault  string   `json:"fault"`
+	Range  string   `json:"range"`
+	Model  string   `json:"model"`
+	Miners []string `json:"miners"`
+	Count  int      `json:"count"`
+}
+
+type bulkAnswer struct {
+	Fault    string   `json:"fault,omitempty"`
+	Selected int      `json:"selected"`
+	Changed  int      `json:"changed"`
+	Miners   []string `json:"miners"`
+}
+
+// bulk sets (POST) or clears (DELETE) a fault on every miner a selector picks: 201 when at least
+// one miner changed on POST, else 200; 400 for a bad selector or fault. DELETE without a fault
+// clears every fault of the selected miners.
+func (a *API) bulk(set bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBulkBody))
+		dec.DisallowUnknownFields()
+		var req bulkRequest
+		if err := dec.Decode(&req); err != nil {
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				fail(w, http.StatusRequestEntityTooLarge, "request body larger than %d bytes", mbe.Limit)
+			case errors.Is(err, io.EOF):
+				fail(w, http.StatusBadRequest, `empty body: send {"fault": "<name>", "range": "<cidr>"} or model/count/miners`)
+			default:
+				fail(w, http.StatusBadRequest, "bad body: %v", err)
+			}
+			return
+		}
+		if dec.More() {
+			fail(w, http.StatusBadRequest, "one JSON object expected, found more")
+			return
+		}
+		var fl farm.Fault
+		all := false
+		switch {
+		case req.Fault == "" && set:
+			fail(w, http.StatusBadRequest, `missing "fault" (known: %s)`, strings.Join(farm.FaultNames(), ", "))
+			return
+		case req.Fault == "":
+			all = true
+		default:
+			var err error
+			if fl, err = farm.ParseFault(req.Fault); err != nil {
+				fail(w, http.StatusBadRequest, "%v", err)
+				return
+			}
+		}
+		sel := farm.Selector{Model: req.Model, Count: req.Count}
+		if req.Range != "" {
+			p, err := netip.ParsePrefix(req.Range)
+			if err != nil {
+				fail(w, http.StatusBadRequest, "range %q is not a CIDR prefix", truncate(req.Range))
+				return
+			}
+			sel.Range = p
+		}
+		for _, s := range req.Miners {
+			addr, err := netip.ParseAddr(s)
+			if err != nil {
+				fail(w, http.StatusBadRequest, "%q is not an IP address", truncate(s))
+				return
+			}
+			sel.Miners = append(sel.Miners, addr)
+		}
+		ms, err := a.farm.Pick(sel)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		ans := bulkAnswer{Fault: req.Fault, Selected: len(ms), Miners: make([]string, len(ms))}
+		var errs []error
+		for i, m := range ms {
+			ans.Miners[i] = m.Addr().String()
+			var changed bool
+			var err error
+			switch {
+			case set:
+				changed, err = m.SetFault(fl)
+			case all:
+				changed = len(m.Faults()) > 0
+				err = m.ClearFaults()
+			default:
+				changed, err = m.ClearFault(fl)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", m.Addr(), err))
+			}
+			if changed {
+				ans.Changed++
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			a.log.Error("bulk fault change", "fault", req.Fault, "set", set, "err", err)
+			fail(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		a.log.Info("bulk fault change", "fault", req.Fault, "set", set, "selected", ans.Selected, "changed", ans.Changed)
+		code := http.StatusOK
+		if set && ans.Changed > 0 {
+			code = http.StatusCreated
+		}
+		writeJSON(w, code, ans)
+	}
+}
+
+// truncate shortens client input quoted back in an error.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

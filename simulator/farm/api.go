@@ -9,7 +9,8 @@ import (
 )
 
 // privileged are the commands that change a miner (cgminer API-README, btminer, LuxOS). The
-// simulator is read-only like the exporter: it refuses them all, as a miner without W: access does.
+// simulator refuses them all, as a miner without W: access does, except restart when it is
+// configured to accept it (Config.AllowRestart, acceptsRestart).
 var privileged = map[string]bool{}
 
 // whatsminerWrites are btminer's token-protected write commands.
@@ -56,8 +57,38 @@ func (m *Miner) parseRequest(raw []byte, s func() *state) request {
 	return request{command: cmd}
 }
 
-// Respond answers one request as the miner would, NUL included, appended to dst.
+// Respond answers one request as the miner would, NUL included, appended to dst. A restart it
+// accepts is answered but not carried out (handle does that once the reply is written).
 func (m *Miner) Respond(raw []byte, dst []byte) []byte {
+	out, _ := m.respond(raw, dst)
+	return out
+}
+
+// restartReply is cgminer's answer to an accepted restart (api.c dorestart: JSON_ACTION
+// JSON_RESTART, then send_result's JSON_END): a bare STATUS string, no STATUS array. The text
+// form is the word alone.
+const (
+	restartJSON = `{"STATUS":"RESTART","id":1}`
+	restartText = "RESTART"
+)
+
+// acceptsRestart reports whether the miner carries out the privileged restart command: only with
+// Config.AllowRestart (a miner whose api-allow gives this host W: access), and only the
+// cgminer/bmminer families. btminer's writes need its token API and LuxOS's a logon session,
+// which the simulator does not model; BOSminer's API does not restart.
+func (m *Miner) acceptsRestart() bool {
+	if !m.farm.cfg.AllowRestart {
+		return false
+	}
+	switch m.model.fam {
+	case famBitmain, famBitmainS9, famVNish, famAvalon:
+		return true
+	}
+	return false
+}
+
+// respond is Respond, also saying whether the request was an accepted restart.
+func (m *Miner) respond(raw []byte, dst []byte) ([]byte, bool) {
 	var st *state
 	s := func() *state {
 		if st == nil {
@@ -67,7 +98,14 @@ func (m *Miner) Respond(raw []byte, dst []byte) []byte {
 	}
 	req := m.parseRequest(raw, s)
 	if req.bad != nil {
-		return append(req.bad.appendJSON(dst), 0)
+		return append(req.bad.appendJSON(dst), 0), false
+	}
+	if req.command == "restart" && m.acceptsRestart() {
+		// Not joinable: inside a join it is refused like any privileged command (below).
+		if req.json {
+			return append(append(dst, restartJSON...), 0), true
+		}
+		return append(append(dst, restartText...), 0), true
 	}
 	if !strings.Contains(req.command, "+") {
 		r := m.answer(req.command, s, false)
@@ -76,7 +114,7 @@ func (m *Miner) Respond(raw []byte, dst []byte) []byte {
 		} else {
 			dst = r.appendText(dst)
 		}
-		return append(dst, 0)
+		return append(dst, 0), false
 	}
 	// Joined commands (API ≥ 3.1): each as sent, duplicates and blanks dropped, each answered in
 	// full inside a one-element array; refused ones get their own E reply.
@@ -98,7 +136,7 @@ func (m *Miner) Respond(raw []byte, dst []byte) []byte {
 			dst = append(dst, ']', ',')
 		}
 		dst = append(dst, `"id":1}`...)
-		return append(dst, 0)
+		return append(dst, 0), false
 	}
 	for _, c := range names {
 		dst = append(dst, "CMD="...)
@@ -106,7 +144,7 @@ func (m *Miner) Respond(raw []byte, dst []byte) []byte {
 		dst = append(dst, '|')
 		dst = m.answer(c, s, true).appendText(dst)
 	}
-	return append(dst, 0)
+	return append(dst, 0), false
 }
 
 // answer builds the reply to one command.

@@ -39,8 +39,20 @@ type Config struct {
 	DevFee time.Duration
 	// ReadTimeout bounds how long a miner waits for a request after accepting a connection.
 	ReadTimeout time.Duration
-	Clock       Clock
-	Logger      *slog.Logger
+	// AllowRestart makes the cgminer/bmminer families carry out the privileged restart command
+	// (as a miner whose api-allow gives the caller W: access); off, it is refused with Code 45.
+	AllowRestart bool
+	// RestartDelay is how long an accepted restart keeps the API silent (connection refused)
+	// before the software answers again with Elapsed and counters from zero.
+	RestartDelay time.Duration
+	// RestartClears are the faults a restart cures; nil means DefaultRestartClears, an empty
+	// slice none.
+	RestartClears []Fault
+	// StateFile, when set, keeps the faults across a simulator restart: loaded by New (unknown
+	// miners and faults are ignored with a warning) and rewritten atomically after every change.
+	StateFile string
+	Clock     Clock
+	Logger    *slog.Logger
 }
 
 // Defaults for the zero fields of a Config.
@@ -50,6 +62,7 @@ const (
 	DefaultRestartPeriod = 2 * time.Minute
 	DefaultDevFee        = 100 * time.Second // VNish's 2.8 % of an hour, rounded
 	DefaultReadTimeout   = 10 * time.Second
+	DefaultRestartDelay  = 20 * time.Second
 	maxRequest           = 8192
 )
 
@@ -60,6 +73,10 @@ type Farm struct {
 	miners []*Miner
 	byAddr map[netip.Addr]*Miner
 	log    *slog.Logger
+	// cures are the faults a restart clears (Config.RestartClears).
+	cures faultSet
+	// dirty signals the state file's writer (statefile.go) that a fault changed.
+	dirty chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -86,6 +103,7 @@ type Miner struct {
 	base          counters  // counters at epoch
 	lastShareStop time.Time // when shares stopped being accepted
 	ln            net.Listener
+	restarting    bool // an accepted restart keeps the API silent until RestartDelay has passed
 }
 
 // New checks cfg and lays out the farm: addresses, models and each miner's history. It binds
@@ -113,6 +131,12 @@ func New(cfg Config) (*Farm, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
+	if cfg.RestartDelay <= 0 {
+		cfg.RestartDelay = DefaultRestartDelay
+	}
+	if cfg.RestartClears == nil {
+		cfg.RestartClears = DefaultRestartClears
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock
 	}
@@ -134,7 +158,14 @@ func New(cfg Config) (*Farm, error) {
 	if n < 0 || n > len(hosts) {
 		return nil, fmt.Errorf("%d miners do not fit in %s (%d host addresses)", cfg.Miners, cfg.Range, len(hosts))
 	}
-	f := &Farm{cfg: cfg, start: cfg.Clock.Now(), byAddr: make(map[netip.Addr]*Miner, n), log: cfg.Logger}
+	f := &Farm{cfg: cfg, start: cfg.Clock.Now(), byAddr: make(map[netip.Addr]*Miner, n), log: cfg.Logger,
+		dirty: make(chan struct{}, 1)}
+	for _, fl := range cfg.RestartClears {
+		if fl >= numFaults {
+			return nil, fmt.Errorf("unknown fault %d in RestartClears", fl)
+		}
+		f.cures |= 1 << fl
+	}
 
 	// Exact proportions of the mix, spread over the range in a seeded order.
 	counts := apportion(cfg.Mix, n)
@@ -159,6 +190,11 @@ func New(cfg Config) (*Farm, error) {
 		m.osExtra = math.Floor(30 + 600*unit(hash(m.seed, 0x05)))
 		f.miners[i] = m
 		f.byAddr[m.addr] = m
+	}
+	if cfg.StateFile != "" {
+		if err := f.loadState(cfg.StateFile); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -224,6 +260,9 @@ func (f *Farm) Start(ctx context.Context) error {
 	}
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	for _, m := range f.miners {
+		if m.offline() {
+			continue // offline from the state file: its port refuses connections
+		}
 		if err := m.listen(); err != nil {
 			f.cancel()
 			for _, o := range f.miners {
@@ -239,6 +278,10 @@ func (f *Farm) Start(ctx context.Context) error {
 			m.closeListener()
 		}
 	}()
+	if f.cfg.StateFile != "" {
+		f.wg.Add(1)
+		go f.writeState(f.ctx)
+	}
 	return nil
 }
 
@@ -319,6 +362,7 @@ func (m *Miner) SetFault(fl Fault) (bool, error) {
 	if fl == Offline {
 		m.closeListener()
 	}
+	m.farm.changed()
 	return true, nil
 }
 
@@ -343,10 +387,82 @@ func (m *Miner) ClearFault(fl Fault) (bool, error) {
 	}
 	m.mu.Unlock()
 	m.farm.log.Info("fault cleared", "miner", m.addr, "model", m.model.Key, "fault", fl)
+	m.farm.changed()
 	if fl == Offline {
 		return true, m.reopen()
 	}
 	return true, nil
+}
+
+// offline reports whether the offline fault is set.
+func (m *Miner) offline() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.faults.has(Offline)
+}
+
+// Restarting reports whether an accepted restart keeps the API silent now.
+func (m *Miner) Restarting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.restarting
+}
+
+// Restart carries out an accepted restart command, as cgminer does once its reply is sent: the
+// faults a restart cures (Config.RestartClears) are cleared, the API goes silent (connection
+// refused) for Config.RestartDelay, and the software comes back with Elapsed and every counter
+// from zero. A restart while one is under way changes nothing (and reports false).
+func (m *Miner) Restart() bool {
+	f := m.farm
+	now := f.cfg.Clock.Now()
+	m.mu.Lock()
+	if m.restarting {
+		m.mu.Unlock()
+		return false
+	}
+	m.restarting = true
+	m.advanceLocked(now)
+	cured := m.faults & f.cures
+	next := m.faults &^ cured
+	m.closePeriodLocked(now, next)
+	m.faults = next
+	for _, fl := range cured.list() {
+		m.since[fl] = time.Time{}
+	}
+	m.mu.Unlock()
+	f.log.Info("restart command accepted: mining software restarting", "miner", m.addr, "model", m.model.Key,
+		"silent_for", f.cfg.RestartDelay, "cleared", cured.list())
+	m.closeListener()
+	if cured != 0 {
+		f.changed()
+	}
+	f.mu.Lock()
+	ctx := f.ctx
+	f.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		t := time.NewTimer(f.cfg.RestartDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+		back := f.cfg.Clock.Now()
+		m.mu.Lock()
+		m.restarting = false
+		m.boot, m.epoch, m.base = back, back, counters{}
+		m.mu.Unlock()
+		f.log.Info("mining software back after restart", "miner", m.addr, "model", m.model.Key)
+		if err := m.reopen(); err != nil {
+			f.log.Error("listen again after restart", "miner", m.addr, "err", err)
+		}
+	}()
+	return true
 }
 
 // ClearFaults turns every fault off.
@@ -394,7 +510,7 @@ func (m *Miner) reopen() error {
 		return nil
 	}
 	m.mu.Lock()
-	open := m.ln != nil || m.faults.has(Offline)
+	open := m.ln != nil || m.faults.has(Offline) || m.restarting
 	m.mu.Unlock()
 	if open {
 		return nil
@@ -482,11 +598,15 @@ func (m *Miner) handle(conn net.Conn) {
 		_, _ = conn.Write(garbage(m.seed, m.farm.cfg.Clock.Now()))
 		return
 	}
-	out := m.Respond(req, nil)
+	out, restart := m.respond(req, nil)
 	if f.has(Truncated) {
 		out = truncate(out)
 	}
 	_, _ = conn.Write(out)
+	if restart {
+		_ = conn.Close() // the reply is out; cgminer then restarts
+		m.Restart()
+	}
 }
 
 // garbage is what a miner with a broken API daemon sends: bytes that are not the API, no NUL.
@@ -522,6 +642,8 @@ type MinerInfo struct {
 	Name     string   `json:"name"`
 	Firmware string   `json:"firmware"`
 	Faults   []string `json:"faults"`
+	// Restarting is true while an accepted restart keeps the API silent.
+	Restarting bool `json:"restarting,omitempty"`
 }
 
 // Info describes the miner.
@@ -532,7 +654,7 @@ func (m *Miner) Info() MinerInfo {
 		names[i] = fl.String()
 	}
 	return MinerInfo{Address: m.addr.String(), Port: m.farm.cfg.Port, Model: m.model.Key,
-		Name: m.model.Name, Firmware: m.model.Firmware, Faults: names}
+		Name: m.model.Name, Firmware: m.model.Firmware, Faults: names, Restarting: m.Restarting()}
 }
 
 // Select picks count miners of a model ("" for any) in a seeded order, for scenarios: the same

@@ -30,6 +30,7 @@ const (
 	RestartLoop                   // the mining software restarts every Config.RestartPeriod
 	Sleeping                      // deliberately idle, in the firmware's own sleep representation
 	PoolHijack                    // mining on a thief's pool named like a fee pool (devfee worker, priority 9999)
+	DeviceDead                    // the first device of devs is Dead (cgminer's verdict on a device idle for 10 minutes) and hashes nothing
 	numFaults
 )
 
@@ -39,7 +40,7 @@ var faultNames = [numFaults]string{
 	HashrateLow: "hashrate_low", ZeroHashrate: "zero_hashrate", Overheat: "overheat",
 	OverheatCritical: "overheat_critical", FanStopped: "fan_stopped", PoolDead: "pool_dead",
 	PoolWrong: "pool_wrong", RejectsHigh: "rejects_high", HWErrorsHigh: "hw_errors_high",
-	RestartLoop: "restart_loop", Sleeping: "sleeping", PoolHijack: "pool_hijack",
+	RestartLoop: "restart_loop", Sleeping: "sleeping", PoolHijack: "pool_hijack", DeviceDead: "device_dead",
 }
 
 func (f Fault) String() string {
@@ -93,4 +94,26 @@ func (s faultSet) list() []Fault {
 // counterFaults change how fast a miner's counters grow; setting or clearing one closes the
 // counters' current period.
 const counterFaults = faultSet(1<<BoardMissing | 1<<BoardDead | 1<<ChipsFailed | 1<<HashrateLow |
-	1<<ZeroHashrate | 1<<PoolDead | 1<<RejectsHigh | 1<<HWErrorsHigh | 1<<Sleeping | 1<<Offline | 1<<RestartLoop)
+	1<<ZeroHashrate | 1<<PoolDead | 1<<RejectsHigh | 1<<HWErrorsHigh | 1<<Sleeping | 1<<Offline | 1<<RestartLoop | 1<<DeviceDead)
+
+// DefaultRestartClears are the faults a restart of the mining software cures: a miner that
+// hashes nothing although nothing is broken (zero_hashrate), a device cgminer gave up on
+// (device_dead: a restart initialises every device again), and stratum connections stuck in the
+// software (pool_dead). Hardware faults, configuration (pools, sleep) and connection faults stay.
+var DefaultRestartClears = []Fault{ZeroHashrate, PoolDead, DeviceDead}
+
+// ParseFaults reads a comma-separated list of fault names ("" is none).
+func ParseFaults(list string) ([]Fault, error) {
+	out := []Fault{}
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		f, err := ParseFault(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

@@ -104,6 +104,22 @@ func TestFaultsMoveTheAlertedMetric(t *testing.T) {
 				t.Errorf("the thief's pool: cgminer_pool_expected %+v, want 0", p.Expected)
 			}
 		}},
+		{DeviceDead, "MinerDeviceNotAlive", func(t *testing.T, m *Miner, b, a miner.Snapshot, _ *cgminer.Result) {
+			if bd := a.Boards[deadSlot(m.model.Boards)]; bd.Hashrate.V != 0 {
+				t.Errorf("the dead device's board hashes %v", bd.Hashrate)
+			}
+			if m.model.fam == famAvalon || m.model.fam == famVNish {
+				return // no devs in these firmwares: the dead device shows as its board's 0 H/s alone
+			}
+			if len(a.Devices) == 0 || a.Devices[0].Alive != miner.Some(0) {
+				t.Errorf("devices %+v, want the first not alive", a.Devices)
+			}
+			for _, d := range a.Devices[1:] {
+				if d.Alive != miner.Some(1) {
+					t.Errorf("device %s not alive too", d.ID)
+				}
+			}
+		}},
 		{RejectsHigh, "MinerSharesRejectedHigh", func(t *testing.T, m *Miner, b, a miner.Snapshot, _ *cgminer.Result) {
 			acc, rej := a.SharesAccepted.V-b.SharesAccepted.V, a.SharesRejected.V-b.SharesRejected.V
 			if r := rej / (acc + rej); r < 0.07 || r > 0.13 {

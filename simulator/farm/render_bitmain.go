@@ -133,7 +133,7 @@ func bitmainPools(s *state, fam family) *reply {
 // bitmainDevs is the single BTM_SOC device the S19 firmware lists (with its "Tenperature" typo).
 func bitmainDevs(s *state) *reply {
 	c := s.c
-	o := []kv{I("ASC", 0), S("Name", "BTM_SOC"), I("ID", 0), S("Enabled", "Y"), S("Status", "Alive"),
+	o := []kv{I("ASC", 0), S("Name", "BTM_SOC"), I("ID", 0), S("Enabled", "Y"), S("Status", s.devStatus(0)),
 		F("Tenperature", 0, 2), F("MHS av", 0, 2), F("MHS 5s", 0, 2), N("Accepted", c.accepted), N("Rejected", c.rejected),
 		I("Hardware Errors", 0), F("Utility", 0, 2), I("Last Share Pool", 0), I("Last Share Time", s.lastShareEpoch(s.lastShare)),
 		F("Total MH", 0, 4), I("Diff1 Work", 0), F("Difficulty Accepted", math.Floor(c.accepted)*s.model.Diff, 8),

@@ -105,7 +105,7 @@ func braiinsDevs(s *state) *reply {
 			I("Last Share Pool", 0), I("Last Share Time", s.lastShareEpoch(s.lastShare)), I("Last Valid Work", s.when),
 			G("MHS 15m", mhs(b.mean)), G("MHS 1m", mhs(b.mean)), G("MHS 5m", mhs(b.mean)), G("MHS 5s", mhs(b.rate)),
 			G("MHS av", mhs(b.mean)), S("Name", ""), G("Nominal MHS", mhs(b.ideal)), N("Rejected", s.c.rejected*share),
-			S("Status", "Alive"), G("Temperature", math.Round(b.pcbTemp)), G("Total MH", s.c.totalMH*share), G("Utility", 0)})
+			S("Status", s.devStatus(i)), G("Temperature", math.Round(b.pcbTemp)), G("Total MH", s.c.totalMH*share), G("Utility", 0)})
 	}
 	return s.ok(9, strconv.Itoa(len(objs))+" ASC(s)").add("DEVS", false, objs...)
 }

@@ -169,7 +169,7 @@ func luxDevs(s *state) *reply {
 			G("MHS 1m", mhs(b.mean)), G("MHS 30m", mhs(b.mean)), G("MHS 5m", mhs(b.mean)), G("MHS 5s", mhs(b.rate)),
 			G("MHS 60m", mhs(b.mean)), G("MHS av", mhs(b.mean)), S("Name", ""), G("Nominal MHS", mhs(b.ideal)),
 			S("Profile", "default"), N("Rejected", s.c.rejected*share), S("SerialNumber", "JYZZYRSBDJEBI06Z"+itoa(i)),
-			S("Status", "Alive"), G("Temperature", math.Round(b.pcbTemp)), G("Total MH", mhs(b.mean)), I("Utility", 0)})
+			S("Status", s.devStatus(i)), G("Temperature", math.Round(b.pcbTemp)), G("Total MH", mhs(b.mean)), I("Utility", 0)})
 	}
 	return s.ok(9, strconv.Itoa(len(objs))+" ASC(s)").add("DEVS", false, objs...)
 }

@@ -120,7 +120,7 @@ func whatsminerDevs(s *state) *reply {
 		eff := b.chips - b.failed
 		mhs := func(g float64) float64 { return g * 1e3 }
 		objs = append(objs, []kv{I("ASC", int64(i)), S("Name", "SM"), I("ID", int64(i)), I("Slot", int64(i)), S("Enabled", "Y"),
-			S("Status", "Alive"), F("Temperature", b.pcbTemp, 2), I("Chip Frequency", 546), N("Fan Speed In", fanIn),
+			S("Status", s.devStatus(i)), F("Temperature", b.pcbTemp, 2), I("Chip Frequency", 546), N("Fan Speed In", fanIn),
 			N("Fan Speed Out", fanOut), F("MHS av", mhs(b.mean), 2), F("MHS 5s", mhs(b.rate), 2), F("MHS 1m", mhs(b.mean), 2),
 			F("MHS 5m", mhs(b.mean), 2), F("MHS 15m", mhs(b.mean), 2), N("Accepted", acc), N("Rejected", rej),
 			N("Hardware Errors", b.hw), F("Utility", s.utility()*share, 2), I("Last Share Pool", 0),

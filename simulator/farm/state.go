@@ -118,6 +118,16 @@ type state struct {
 	restartNow bool
 }
 
+// devStatus is the Status devs reports for the device of board slot i: "Dead" for the first
+// device under device_dead (cgminer marks a device Dead after 10 minutes without valid work),
+// else "Alive".
+func (s *state) devStatus(i int) string {
+	if s.faults.has(DeviceDead) && i == deadSlot(len(s.boards)) {
+		return "Dead"
+	}
+	return "Alive"
+}
+
 // hashing reports whether the miner is doing any work now.
 func (s *state) hashing() bool { return s.rate > 0 }
 
@@ -143,6 +153,8 @@ func (m *Miner) boardMeans(f faultSet) []float64 {
 		case f.has(BoardMissing) && i == missingSlot(md.Boards):
 			v = 0
 		case f.has(BoardDead) && i == deadSlot(md.Boards):
+			v = 0
+		case f.has(DeviceDead) && i == deadSlot(md.Boards):
 			v = 0
 		case f.has(ChipsFailed) && i == failedSlot(md.Boards):
 			v *= 1 - float64(failedChips(md.Chips))/float64(md.Chips)
