@@ -369,6 +369,9 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, as
 		if err := s.saveProblem(ctx, tx, &p, t.ID, occ != nil); err != nil {
 			return nil, err
 		}
+		if err := wantEvidence(ctx, tx, cfg, t, nil, now); err != nil {
+			return nil, err
+		}
 		return append(changes, c), write(ctx, tx, t, c, now)
 	}
 
@@ -391,6 +394,9 @@ func (s *Service) apply(ctx context.Context, tx store.Tx, cfg *config.Config, as
 	}
 	sum.Created++
 	if err := s.saveProblem(ctx, tx, &p, nt.ID, occ != nil); err != nil {
+		return nil, err
+	}
+	if err := wantEvidence(ctx, tx, cfg, &nt, ev, now); err != nil {
 		return nil, err
 	}
 	return append(changes, c), write(ctx, tx, &nt, c, now)
@@ -560,9 +566,8 @@ func (s *Service) sweepTasks(ctx context.Context, cfg *config.Config, due []task
 			}
 			if gc, ok := task.Grace(t, w, now); ok {
 				c, changed = gc, true
-			} else if task.EscalationDue(t, w, now) {
-				team := cfg.Team(t.Team)
-				c, changed = task.Escalate(t, task.EscalationTarget(team, t.Assignee), now), true
+			} else if why := task.EscalationDue(t, cfg.Policy(), now); why != "" {
+				c, changed = task.Escalate(t, cfg.Policy(), cfg.Team(t.Team), why, now), true
 			}
 			if !changed {
 				return nil

@@ -188,6 +188,10 @@ type Metrics struct {
 	// Tasks by result: cleared, still_firing, no_evidence (Prometheus does not show the machine),
 	// error.
 	Tasks *prometheus.CounterVec
+	// Exprs: verify_expr checks by result (holds, clear, invalid, error); Facts: questions
+	// about a task's machine (ok, error); Snapshots: snapshot attempts (taken, truncated,
+	// rate_limited, retry, failed).
+	Exprs, Facts, Snapshots *prometheus.CounterVec
 }
 
 // NewMetrics registers the reconciliation metrics.
@@ -204,7 +208,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{"cleared", "still_firing", "no_evidence", "error"} {
 		m.Tasks.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Passes, m.Tasks)
+	m.evidenceMetrics()
+	reg.MustRegister(m.Passes, m.Tasks, m.Exprs, m.Facts, m.Snapshots)
 	return m
 }
 
@@ -297,7 +302,7 @@ func (l *Loop) Once(ctx context.Context) (int, error) {
 	for _, d := range due {
 		chk := task.Check{}
 		if l.Querier != nil {
-			chk = l.check(ctx, ev, cfg.VolatileLabels, d, rulesOK, rulesErr)
+			chk = l.check(ctx, cfg, d, rulesOK, rulesErr)
 		}
 		t, err := l.Svc.Verified(ctx, d.Task.ID, chk)
 		if err != nil {
@@ -313,7 +318,8 @@ func (l *Loop) Once(ctx context.Context) (int, error) {
 
 // check asks Prometheus about one verifying task: its alerts in ALERTS and, when none fires,
 // whether Prometheus sees the machine now.
-func (l *Loop) check(ctx context.Context, ev config.Evidence, volatile []string, d store.Detail, rulesOK bool, rulesErr error) task.Check {
+func (l *Loop) check(ctx context.Context, cfg *config.Config, d store.Detail, rulesOK bool, rulesErr error) task.Check {
+	ev, volatile := cfg.Evidence, cfg.VolatileLabels
 	if rulesErr != nil {
 		return task.Check{Err: rulesErr}
 	}
@@ -324,7 +330,9 @@ func (l *Loop) check(ctx context.Context, ev config.Evidence, volatile []string,
 	}
 	chk := task.Check{Asked: true, Firing: Firing(d.Problems, series, volatile)}
 	if len(chk.Firing) > 0 {
-		return chk // still firing: no evidence needed to say so
+		// Still firing: no evidence needed to say so. Does the condition still hold now?
+		chk.Holds = l.holds(ctx, cfg, d, chk.Firing)
+		return chk
 	}
 	if !rulesOK {
 		chk.Evidence = "no answer to " + ev.Rules
