@@ -19,7 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/minefarm/cgminer-stack/receiver/verify"
 )
 
 type ruleFile struct {
@@ -404,4 +407,172 @@ func freeLoopbackAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// rangeIn finds the ranges an expression reads: [15m] selectors and subqueries, and the
+// recording rules named after theirs (…:increase15m).
+var rangeIn = regexp.MustCompile(`\[(\d+[smhdw])(?::[^\]]*)?\]|:(?:increase|rate)(\d+[smhdw])\b`)
+
+func longestRange(t *testing.T, expr string) time.Duration {
+	t.Helper()
+	var longest time.Duration
+	for _, m := range rangeIn.FindAllStringSubmatch(expr, -1) {
+		s := m[1] + m[2]
+		d, err := model.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("range %q in %q: %v", s, expr, err)
+		}
+		longest = max(longest, time.Duration(d))
+	}
+	return longest
+}
+
+// TestVerifyExprAnnotations: every per-miner alert carries verify_expr, its condition without
+// `for:`, restricted to the miner by ${instance} and ${job}. An alert whose expression reads no
+// range (an instant condition: offline, fan, board dead, temperature, pool…) reads none in its
+// verify_expr either, so the receiver can tell right after settle; an alert that reads one has a
+// verify_after at least as long as the longest range its verify_expr reads. Every alert the
+// promtool tests expect renders (its placeholders are labels it carries), and every verify_expr
+// rendered with hostile label values still parses as PromQL (promtool check rules) and selects
+// exactly the series of that hostile value (promtool test rules).
+func TestVerifyExprAnnotations(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: run `make tools` (apt-get install prometheus)")
+	}
+	alerts := loadRules(t, "*.alerts.yml")
+	exprs := map[string][]string{} // alertname → its verify_exprs
+	hostile := `10.0.0.1"} or vector(1) or up{a="\` + "\n\x01é"
+	var records strings.Builder
+	records.WriteString("groups:\n  - name: verify_expr\n    rules:\n")
+	for i, r := range alerts {
+		ve, after := r.Annotations["verify_expr"], r.Annotations["verify_after"]
+		perMiner := strings.HasPrefix(r.Alert, "Miner")
+		t.Run(r.Alert+"/"+r.Labels["reason"], func(t *testing.T) {
+			if !perMiner {
+				if ve != "" || after != "" {
+					t.Errorf("verify_expr/verify_after on an alert that is not about one miner")
+				}
+				return
+			}
+			if ve == "" {
+				t.Fatal("per-miner alert without verify_expr")
+			}
+			for _, l := range []string{"${instance}", "${job}"} {
+				if !strings.Contains(ve, l) {
+					t.Errorf("verify_expr does not restrict to the miner with %s", l)
+				}
+			}
+			if strings.Contains(ve, "{{") {
+				t.Errorf("verify_expr is expanded by Prometheus ({{ … }}): label values must be ${label} placeholders the receiver quotes")
+			}
+			exprRange, veRange := longestRange(t, r.Expr), longestRange(t, ve)
+			var wait time.Duration
+			if after != "" {
+				d, err := model.ParseDuration(after)
+				if err != nil {
+					t.Fatalf("verify_after %q: %v", after, err)
+				}
+				wait = time.Duration(d)
+			}
+			switch {
+			case exprRange == 0 && veRange != 0:
+				t.Errorf("instant-condition alert whose verify_expr reads a %s range", veRange)
+			case exprRange != 0 && veRange < exprRange && veRange != 0:
+				t.Errorf("verify_expr reads %s, the alert %s", veRange, exprRange)
+			case veRange > wait:
+				t.Errorf("verify_after %q is shorter than the %s range verify_expr reads", after, veRange)
+			}
+			if wait > 12*time.Hour {
+				t.Errorf("verify_after %s is over the receiver's cap of 12h", wait)
+			}
+			labels := map[string]string{}
+			for _, m := range regexp.MustCompile(`\$\{(\w+)\}`).FindAllStringSubmatch(ve, -1) {
+				labels[m[1]] = hostile
+			}
+			q, err := verify.RenderExpr(ve, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(q, `10.0.0.1"}`) { // the quote would end the string
+				t.Fatalf("a label value was pasted raw: %s", q)
+			}
+			fmt.Fprintf(&records, "      - record: verify_expr_%d\n        expr: %s\n", i, yamlQuote(q))
+		})
+		if ve != "" {
+			exprs[r.Alert] = append(exprs[r.Alert], ve)
+		}
+	}
+	// Parses as PromQL once rendered.
+	dir := t.TempDir()
+	rf := filepath.Join(dir, "rendered.rules.yml")
+	if err := os.WriteFile(rf, []byte(records.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", rf).CombinedOutput(); err != nil {
+		t.Fatalf("rendered verify_exprs do not parse: %v\n%s", err, out)
+	}
+
+	// Every alert a test expects renders with the labels it carries.
+	files, _ := filepath.Glob("tests/*.test.yml")
+	for _, f := range files {
+		var tf testFile
+		decode(t, f, &tf, false)
+		for _, tc := range tf.Tests {
+			for _, a := range tc.AlertRuleTest {
+				for _, e := range a.ExpAlerts {
+					ok := false
+					var errs []string
+					for _, ve := range exprs[a.Alertname] {
+						if _, err := verify.RenderExpr(ve, e.ExpLabels); err == nil {
+							ok = true
+						} else {
+							errs = append(errs, err.Error())
+						}
+					}
+					if len(exprs[a.Alertname]) > 0 && !ok {
+						t.Errorf("%s: %q: %s %v: verify_expr does not render: %v", f, tc.Name, a.Alertname, e.ExpLabels, errs)
+					}
+				}
+			}
+		}
+	}
+
+	// The quoting round-trips through Prometheus's parser: MinerOffline's condition for a miner
+	// whose instance label is hostile selects that miner and no other.
+	q, err := verify.RenderExpr(exprs["MinerOffline"][0], map[string]string{"instance": hostile, "job": "cgminer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := func(instance string) string {
+		return "cgminer_up{instance=" + verify.PromQLString(instance) + `,job="cgminer"}`
+	}
+	test := fmt.Sprintf(`evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: %s
+        values: '0 0'
+      - series: %s
+        values: '0 0'
+    promql_expr_test:
+      - expr: %s
+        eval_time: 1m
+        exp_samples:
+          - labels: %s
+            value: 0
+`, yamlQuote(series(hostile)), yamlQuote(series("10.0.0.1")), yamlQuote(q), yamlQuote(series(hostile)))
+	tfPath := filepath.Join(dir, "quoting.test.yml")
+	if err := os.WriteFile(tfPath, []byte(test), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "test", "rules", tfPath).CombinedOutput(); err != nil {
+		t.Fatalf("the rendered MinerOffline condition does not select exactly the hostile miner: %v\n%s\n%s", err, out, test)
+	}
+}
+
+// yamlQuote writes s as a YAML double-quoted scalar (JSON's string syntax is a subset).
+func yamlQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
