@@ -91,6 +91,8 @@ type Tx interface {
 
 	// EvidenceTx: the rows a new task's machine evidence goes into (evidence.go).
 	EvidenceTx
+	// RemediationTx: the remediation log receiver/remedy's limits count (remedy.go).
+	RemediationTx
 }
 
 // EarlyResolve is a resolved notification for an occurrence never seen firing (Alertmanager

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DetailBounded", testDetailBounded},
 		{"ProblemLookups", testProblemLookups},
 		{"Evidence", testEvidence},
+		{"Remediations", testRemediations},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
