@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -187,8 +188,11 @@ func (c *Config) ModuleNames() []string {
 	return names
 }
 
-// Parse reads a config strictly and fills in defaults.
-func Parse(data []byte) (*Config, error) {
+// Parse reads a config strictly and fills in defaults. Relative inventory_file paths are taken
+// from the working directory (Load takes them from the config file's).
+func Parse(data []byte) (*Config, error) { return parse(data, "") }
+
+func parse(data []byte, dir string) (*Config, error) {
 	c := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -222,7 +226,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	if c.Discovery != nil {
-		if err := c.Discovery.validate(c); err != nil {
+		if err := c.Discovery.validate(c, dir); err != nil {
 			return nil, fmt.Errorf("discovery: %w", err)
 		}
 	}
@@ -238,7 +242,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data)
+	return parse(data, filepath.Dir(path))
 }
 
 // Prefix is a CIDR range in YAML ("10.0.0.0/8"); a bare address means that address alone.

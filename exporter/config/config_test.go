@@ -69,8 +69,8 @@ func TestRange(t *testing.T) {
 	if c.Size() != 1024 || c.Last != netip.MustParseAddr("10.0.3.255") {
 		t.Errorf("cidr range %v", c)
 	}
-	rule := &RackRule{Octet: 4, Per: 32, Format: "rack-%d"}
-	if got := rule.Rack(netip.MustParseAddr("10.0.0.70")); got != "rack-2" {
+	rule := &PositionRule{Octet: 4, Per: 32, Format: "rack-%d"}
+	if got := rule.Value(netip.MustParseAddr("10.0.0.70")); got != "rack-2" {
 		t.Errorf("rack %s", got)
 	}
 }

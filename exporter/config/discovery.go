@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,7 +30,13 @@ type Discovery struct {
 	// ModulesByModel picks the probe module for a found miner: the first entry whose pattern
 	// (anchored, against the model name) matches; else the site's module, else "default".
 	ModulesByModel []ModelModule `yaml:"modules_by_model,omitempty"`
-	Sites          []*Site       `yaml:"sites"`
+	// InventoryFile is the farm's list of where each miner stands (CSV or YAML mapping IP or
+	// MAC to row, rack, slot, name, asset tag; inventory.go), for every site without its own.
+	// A relative path is taken from the config file's directory. Re-read with the config.
+	InventoryFile string  `yaml:"inventory_file,omitempty"`
+	Sites         []*Site `yaml:"sites"`
+
+	inventory *Inventory
 }
 
 // ModelModule maps models to a module.
@@ -38,39 +45,30 @@ type ModelModule struct {
 	Module string  `yaml:"module"`
 }
 
-// Site is one group of ranges with its labels.
+// Site is one group of ranges with its labels. Row, Rack and Slot derive position labels from
+// the address; the site's inventory file (else discovery's) overrides them miner by miner.
 type Site struct {
-	Name   string            `yaml:"name"`
-	Ranges []Range           `yaml:"ranges"`
-	Port   int               `yaml:"port,omitempty"`
-	Module string            `yaml:"module,omitempty"`
-	Labels map[string]string `yaml:"labels,omitempty"`
-	Rack   *RackRule         `yaml:"rack,omitempty"`
+	Name          string            `yaml:"name"`
+	Ranges        []Range           `yaml:"ranges"`
+	Port          int               `yaml:"port,omitempty"`
+	Module        string            `yaml:"module,omitempty"`
+	Labels        map[string]string `yaml:"labels,omitempty"`
+	Row           *PositionRule     `yaml:"row,omitempty"`
+	Rack          *PositionRule     `yaml:"rack,omitempty"`
+	Slot          *PositionRule     `yaml:"slot,omitempty"`
+	InventoryFile string            `yaml:"inventory_file,omitempty"`
+
+	inventory *Inventory
 }
 
-// RackRule derives a rack label from a miner's IPv4 address: the value of one octet, divided by
-// Per (addresses per rack, default 1), written through Format (default "%d").
-type RackRule struct {
-	Octet  int    `yaml:"octet"`
-	Per    int    `yaml:"per,omitempty"`
-	Format string `yaml:"format,omitempty"`
-}
-
-// Rack returns the rack label for addr.
-func (r *RackRule) Rack(addr netip.Addr) string {
-	if r == nil || !addr.Is4() {
-		return ""
+// Contains reports whether addr is in one of the site's ranges.
+func (s *Site) Contains(addr netip.Addr) bool {
+	for _, r := range s.Ranges {
+		if r.Contains(addr) {
+			return true
+		}
 	}
-	b := addr.As4()
-	v := int(b[r.Octet-1])
-	if r.Per > 1 {
-		v /= r.Per
-	}
-	f := r.Format
-	if f == "" {
-		f = "%d"
-	}
-	return fmt.Sprintf(f, v)
+	return false
 }
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -79,7 +77,18 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // scan of 16 million addresses.
 const MaxScanAddresses = 1 << 20
 
-func (d *Discovery) validate(c *Config) error {
+// loadInventory reads an inventory file, relative paths taken from dir.
+func loadInventory(path, dir string) (*Inventory, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	return LoadInventory(path)
+}
+
+func (d *Discovery) validate(c *Config, dir string) error {
 	if d.Interval == 0 {
 		d.Interval = 10 * time.Minute
 	}
@@ -110,6 +119,11 @@ func (d *Discovery) validate(c *Config) error {
 	case d.Port < 1 || d.Port > 65535:
 		return fmt.Errorf("port %d out of range", d.Port)
 	}
+	inv, err := loadInventory(d.InventoryFile, dir)
+	if err != nil {
+		return err
+	}
+	d.inventory = inv
 	for _, mm := range d.ModulesByModel {
 		if mm.Model == nil {
 			return fmt.Errorf("modules_by_model: entry without model")
@@ -150,12 +164,20 @@ func (d *Discovery) validate(c *Config) error {
 			if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
 				return fmt.Errorf("site %q: bad label name %q", s.Name, k)
 			}
-			if k == "site" || k == "rack" || k == "instance" || k == "job" {
+			if k == "site" || k == "instance" || k == "job" || slices.Contains(PositionLabels, k) {
 				return fmt.Errorf("site %q: label %q is set by discovery itself", s.Name, k)
 			}
 		}
-		if s.Rack != nil && (s.Rack.Octet < 1 || s.Rack.Octet > 4 || s.Rack.Per < 0) {
-			return fmt.Errorf("site %q: rack octet must be 1 to 4", s.Name)
+		for _, r := range [...]struct {
+			what string
+			rule *PositionRule
+		}{{"row", s.Row}, {"rack", s.Rack}, {"slot", s.Slot}} {
+			if r.rule == nil {
+				continue
+			}
+			if err := r.rule.validate(); err != nil {
+				return fmt.Errorf("site %q: %s: %w", s.Name, r.what, err)
+			}
 		}
 		for _, r := range s.Ranges {
 			if !c.Allowed(r.First) || !c.Allowed(r.Last) || !sameAllowedPrefix(c, r) {
@@ -166,6 +188,19 @@ func (d *Discovery) validate(c *Config) error {
 	}
 	if total > MaxScanAddresses {
 		return fmt.Errorf("the ranges hold %d addresses, more than the %d a scan may cover", total, MaxScanAddresses)
+	}
+	// A site's own inventory lists its own miners: an address outside its ranges is a typo.
+	for _, s := range d.Sites {
+		inv, err := loadInventory(s.InventoryFile, dir)
+		if err != nil {
+			return fmt.Errorf("site %q: %w", s.Name, err)
+		}
+		for a := range inv.addresses() {
+			if !s.Contains(a) {
+				return fmt.Errorf("site %q: inventory %s lists %s, which is in none of the site's ranges", s.Name, inv.file, a)
+			}
+		}
+		s.inventory = inv
 	}
 	return nil
 }

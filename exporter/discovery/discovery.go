@@ -33,18 +33,22 @@ type Querier interface {
 	QueryAll(ctx context.Context, addr string, cmds []cgminer.Command, o cgminer.Options) *cgminer.Result
 }
 
-// Entry is one miner in the inventory.
+// Entry is one miner in the inventory. Its position labels (row, rack, slot, name, asset_tag)
+// are not kept: /sd derives them from the config in force (rules and inventory file) each time
+// it is encoded, so a reload moves offline miners too.
 type Entry struct {
-	Address   string            `json:"address"` // ip:port
-	Site      string            `json:"site"`
-	Rack      string            `json:"rack,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Model     string            `json:"model"`
-	Firmware  string            `json:"firmware"`
-	Family    string            `json:"family"`
-	Module    string            `json:"module"`
-	FirstSeen time.Time         `json:"first_seen"`
-	LastSeen  time.Time         `json:"last_seen"`
+	Address string            `json:"address"` // ip:port
+	Site    string            `json:"site"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	// MAC is the address the miner last reported (lower-case with colons), for an inventory
+	// that lists miners by MAC.
+	MAC       string    `json:"mac,omitempty"`
+	Model     string    `json:"model"`
+	Firmware  string    `json:"firmware"`
+	Family    string    `json:"family"`
+	Module    string    `json:"module"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // Discoverer scans and serves /sd.
@@ -57,11 +61,13 @@ type Discoverer struct {
 
 	mu  sync.RWMutex
 	inv map[string]*Entry
-	// gen counts changes to what /sd lists; sd is its encoding at sdGen.
+	// gen counts changes to what /sd lists; sd is its encoding at sdGen under the config sdCfg.
 	gen       atomic.Uint64
 	sdMu      sync.Mutex
 	sd        []byte
 	sdGen     uint64
+	sdCfg     *config.Config
+	conflicts string // the MACs more than one miner reports, as last logged
 	wake      chan struct{}
 	lastScan  time.Time
 	scanMu    sync.Mutex
@@ -278,11 +284,14 @@ func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
 		d.inv[addr] = e
 		d.logger.Info("found miner", "address", addr, "site", j.site.Name, "model", snap.Model, "firmware", snap.Firmware)
 	}
-	rack := j.site.Rack.Rack(j.addr)
-	if !ok || e.Site != j.site.Name || e.Rack != rack || e.Module != module || !maps.Equal(e.Labels, j.site.Labels) {
+	mac := e.MAC
+	if snap.MAC != "" { // a reply without it (a command that failed this time) keeps the last
+		mac = snap.MAC
+	}
+	if !ok || e.Site != j.site.Name || e.MAC != mac || e.Module != module || !maps.Equal(e.Labels, j.site.Labels) {
 		d.gen.Add(1)
 	}
-	e.Site, e.Rack, e.Labels = j.site.Name, rack, j.site.Labels
+	e.Site, e.MAC, e.Labels = j.site.Name, mac, j.site.Labels
 	if snap.Model != "" || e.Model == "" {
 		e.Model = snap.Model
 	}
@@ -296,7 +305,7 @@ func (d *Discoverer) forget(cfg *config.Config) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, e := range d.inv {
-		site := siteOf(cfg, e.Address)
+		site, _ := siteOf(cfg, e.Address)
 		if site == nil || now.Sub(e.LastSeen) > cfg.Discovery.ForgetAfter {
 			d.logger.Info("forgetting miner", "address", k, "last_seen", e.LastSeen)
 			delete(d.inv, k)
@@ -310,26 +319,18 @@ func (d *Discoverer) forget(cfg *config.Config) {
 	}
 }
 
-func siteOf(cfg *config.Config, address string) *config.Site {
-	host, portStr, err := net.SplitHostPort(address)
-	if err != nil || cfg.Discovery == nil {
-		return nil
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil || !cfg.Allowed(a) {
-		return nil
+// siteOf finds the site an inventory address belongs to in cfg, and its IP.
+func siteOf(cfg *config.Config, address string) (*config.Site, netip.Addr) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || cfg.Discovery == nil || !cfg.Allowed(ap.Addr()) {
+		return nil, netip.Addr{}
 	}
 	for _, s := range cfg.Discovery.Sites {
-		if strconv.Itoa(s.Port) != portStr {
-			continue
-		}
-		for _, r := range s.Ranges {
-			if r.Contains(a) {
-				return s
-			}
+		if int(ap.Port()) == s.Port && s.Contains(ap.Addr()) {
+			return s, ap.Addr()
 		}
 	}
-	return nil
+	return nil, netip.Addr{}
 }
 
 func (d *Discoverer) updateGauges() {
@@ -374,14 +375,15 @@ type targetGroup struct {
 func (d *Discoverer) changed() { d.gen.Add(1) }
 
 // ServeHTTP serves the inventory in Prometheus's HTTP SD format: targets grouped by their label
-// set, each with site, rack, the site's labels and __param_module. Miners that stopped answering
-// stay listed (so MinerOffline fires for them) until forget_after has passed. The encoding is
-// kept until the listing changes: polling /sd costs a copy, not a sort and an encode of the farm.
+// set, each with site, the position labels (row, rack, slot, name, asset_tag) where known, the
+// site's labels and __param_module. Miners that stopped answering stay listed (so MinerOffline
+// fires for them) until forget_after has passed. The encoding is kept until the listing or the
+// config changes: polling /sd costs a copy, not a sort and an encode of the farm.
 func (d *Discoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	gen := d.gen.Load()
+	gen, cfg := d.gen.Load(), d.cfg()
 	d.sdMu.Lock()
-	if d.sd == nil || d.sdGen != gen {
-		d.sd, d.sdGen = d.encodeSD(), gen
+	if d.sd == nil || d.sdGen != gen || d.sdCfg != cfg {
+		d.sd, d.sdGen, d.sdCfg = d.encodeSD(cfg), gen, cfg
 	}
 	body := d.sd
 	d.sdMu.Unlock()
@@ -389,15 +391,45 @@ func (d *Discoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-func (d *Discoverer) encodeSD() []byte {
+func (d *Discoverer) encodeSD(cfg *config.Config) []byte {
+	inv := d.Inventory()
+	// A MAC more than one miner reports (a cloned or spoofed one) places none of them: the
+	// inventory's row for it could be any of theirs.
+	macs := map[string]int{}
+	for _, e := range inv {
+		if e.MAC != "" {
+			macs[e.MAC]++
+		}
+	}
+	var conflicts []string
+	for mac, n := range macs {
+		if n > 1 {
+			conflicts = append(conflicts, mac)
+		}
+	}
+	if sort.Strings(conflicts); strings.Join(conflicts, " ") != d.conflicts {
+		d.conflicts = strings.Join(conflicts, " ")
+		if len(conflicts) > 0 {
+			d.logger.Warn("several miners report the same MAC: the inventory's rows for it place none of them",
+				"macs", len(conflicts), "first", conflicts[0])
+		}
+	}
 	groups := map[string]*targetGroup{}
 	var keys []string
-	for _, e := range d.Inventory() {
+	for _, e := range inv {
 		labels := map[string]string{"site": e.Site, "__param_module": e.Module}
-		if e.Rack != "" {
-			labels["rack"] = e.Rack
+		siteLabels := e.Labels
+		if s, addr := siteOf(cfg, e.Address); s != nil {
+			mac := e.MAC
+			if macs[mac] > 1 {
+				mac = ""
+			}
+			for k, v := range cfg.Discovery.Locate(s, addr, mac).Labels() {
+				labels[k] = v
+			}
+			labels["site"], siteLabels = s.Name, s.Labels
 		}
-		for k, v := range e.Labels {
+		for k, v := range siteLabels {
 			labels[k] = v
 		}
 		key := labelKey(labels)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -312,4 +313,110 @@ func TestSDCached(t *testing.T) {
 	if got := sd(t, d); got["127.83.15.1"]["__param_module"] != "other" {
 		t.Errorf("a new miner is not in /sd: %v", got["127.83.15.1"])
 	}
+}
+
+func whatsminer(t testing.TB) map[string][]byte {
+	d := "btminer-whatsminer/whatsminer-m30s_"
+	return map[string][]byte{"summary": fixture(t, d+"summary.json"), "edevs": fixture(t, d+"edevs.json"), "pools": fixture(t, d+"pools.json")}
+}
+
+// /sd carries the position labels: row, rack and slot from the site's rules, each overridden by
+// the inventory file's row for the miner's address or, failing that, for the MAC it reports;
+// name and asset_tag from the inventory. A MAC two miners report places neither. A config
+// reload (a new inventory) changes /sd at once, for offline miners too, without a scan.
+func TestSDPositions(t *testing.T) {
+	f := newFarm(t, "127.84.0.1")
+	f.add("127.84.0.11", s19(t))        // rules only
+	f.add("127.84.0.12", s19(t))        // inventory row by address
+	f.add("127.84.0.13", whatsminer(t)) // reports MAC c6:02:14:00:1f:b3: inventory row by MAC
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "farm.csv")
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(inv, "ip,mac,rack,slot,name,asset_tag\n127.84.0.12,,R9,,S19-12,AT-12\n,C6:02:14:00:1F:B3,R7,3,WM-13,\n")
+	cfgPath := filepath.Join(dir, "cgminer.yml")
+	write(cfgPath, fmt.Sprintf(`
+allowed_targets: [127.0.0.0/8]
+allowed_ports: [%[1]d]
+discovery:
+  port: %[1]d
+  timeout: 500ms
+  rate: 5000
+  inventory_file: farm.csv
+  sites:
+    - name: north
+      ranges: [127.84.0.0/24]
+      row: {octet: 3, format: "row-%%d"}
+      rack: {octet: 4, offset: 10, per: 10, base: 1, format: "r%%02d"}
+      slot: {octet: 4, offset: 10, modulo: 10, base: 1}
+      labels: {region: eu}
+`, f.port))
+	sc := config.NewSafeConfig(nil)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := sc.Reload(cfgPath, logger); err != nil {
+		t.Fatal(err)
+	}
+	d := New(sc.Get, &cgminer.Client{}, logger, nil, "")
+	if err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	port := ":" + strconv.Itoa(f.port)
+	check := func(want map[string]map[string]string) {
+		t.Helper()
+		got := sd(t, d)
+		for tg, labels := range want {
+			if _, ok := got[tg+port]; !ok {
+				t.Errorf("%s not in /sd", tg)
+				continue
+			}
+			for _, k := range []string{"site", "region", "row", "rack", "slot", "name", "asset_tag"} {
+				if got[tg+port][k] != labels[k] {
+					t.Errorf("%s: %s=%q, want %q (all: %v)", tg, k, got[tg+port][k], labels[k], got[tg+port])
+				}
+			}
+		}
+	}
+	check(map[string]map[string]string{
+		"127.84.0.11": {"site": "north", "region": "eu", "row": "row-0", "rack": "r01", "slot": "2"},
+		"127.84.0.12": {"site": "north", "region": "eu", "row": "row-0", "rack": "R9", "slot": "3", "name": "S19-12", "asset_tag": "AT-12"},
+		"127.84.0.13": {"site": "north", "region": "eu", "row": "row-0", "rack": "R7", "slot": "3", "name": "WM-13"},
+	})
+	for _, e := range d.Inventory() {
+		if want := map[bool]string{true: "c6:02:14:00:1f:b3", false: ""}[strings.HasPrefix(e.Address, "127.84.0.13:")]; e.MAC != want {
+			t.Errorf("%s: recorded MAC %q, want %q", e.Address, e.MAC, want)
+		}
+	}
+
+	// A second miner reporting the same MAC: the MAC's row can no longer say which is which.
+	f.add("127.84.0.14", whatsminer(t))
+	if err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check(map[string]map[string]string{
+		"127.84.0.13": {"site": "north", "region": "eu", "row": "row-0", "rack": "r01", "slot": "4"},
+		"127.84.0.14": {"site": "north", "region": "eu", "row": "row-0", "rack": "r01", "slot": "5"},
+	})
+
+	// A new inventory and new rules apply on reload, to a miner that is offline now too.
+	f.stop("127.84.0.12")
+	write(inv, "ip,rack,name\n127.84.0.12,R1,moved\n")
+	write(cfgPath, strings.Replace(string(must(os.ReadFile(cfgPath))), `format: "row-%d"`, `format: "aisle-%d"`, 1))
+	if err := sc.Reload(cfgPath, logger); err != nil {
+		t.Fatal(err)
+	}
+	check(map[string]map[string]string{
+		"127.84.0.12": {"site": "north", "region": "eu", "row": "aisle-0", "rack": "R1", "slot": "3", "name": "moved"},
+		"127.84.0.13": {"site": "north", "region": "eu", "row": "aisle-0", "rack": "r01", "slot": "4"},
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
