@@ -90,5 +90,6 @@ func (s *Server) formAction(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, code, msg)
 		return
 	}
+	setFlash(w, action, id)
 	http.Redirect(w, r, safeReturn(r.PostFormValue("return"), "/"), http.StatusSeeOther)
 }

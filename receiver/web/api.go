@@ -44,6 +44,10 @@ type taskJSON struct {
 	Escalations     int               `json:"escalations"`
 	Problems        []problemJSON     `json:"problems,omitempty"`
 	History         []eventJSON       `json:"history,omitempty"`
+	// Headline is the human title ("Antminer S19j Pro at site-a › rack-2 › slot 14: fan 1
+	// stopped"); MachineInfo what the monitoring says the machine is (api_evidence.go).
+	Headline    string       `json:"headline,omitempty"`
+	MachineInfo *machineJSON `json:"machine_info,omitempty"`
 }
 
 type problemJSON struct {
@@ -97,6 +101,8 @@ type taskDetailJSON struct {
 	EventCount         int   `json:"event_count"`
 	NextEventsBefore   int64 `json:"next_events_before,omitempty"`
 	NextProblemsOffset int   `json:"next_problems_offset,omitempty"`
+	// Snapshot is the evidence snapshot (absent when the task has none).
+	Snapshot *snapshotJSON `json:"snapshot,omitempty"`
 }
 
 func detailJSON(d store.Detail, q store.DetailQuery) taskDetailJSON {
@@ -135,9 +141,24 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "list", err)
 		return
 	}
+	cfg := s.o.Config()
+	views, err := s.views(r.Context(), cfg, ts)
+	if err != nil {
+		s.storeError(w, "list", err)
+		return
+	}
+	facts, err := s.o.Store.Facts(r.Context(), taskIDs(ts))
+	if err != nil {
+		s.storeError(w, "list", err)
+		return
+	}
 	out := make([]taskJSON, len(ts))
 	for i, t := range ts {
 		out[i] = toJSON(t)
+		out[i].Headline = views[t.ID].Headline
+		if !t.Fleet {
+			out[i].MachineInfo = machineOf(t, facts[t.ID], cfg.LocationLabels)
+		}
 	}
 	s.writeBoundedJSON(w, map[string]any{"tasks": out}, "ask for fewer tasks (limit) or narrow the filter")
 }
@@ -194,7 +215,26 @@ func (s *Server) apiGet(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "detail", err)
 		return
 	}
-	s.writeBoundedJSON(w, detailJSON(d, q), "ask for fewer problems or events (problems_limit, events_limit)")
+	j := detailJSON(d, q)
+	cfg := s.o.Config()
+	facts, err := s.o.Store.Facts(r.Context(), []int64{id})
+	if err != nil {
+		s.storeError(w, "detail", err)
+		return
+	}
+	j.Headline = task.Headline(d.Task, facts[id], d.Problems, cfg.LocationLabels)
+	if !d.Task.Fleet {
+		j.MachineInfo = machineOf(d.Task, facts[id], cfg.LocationLabels)
+	}
+	sn, ok, err := s.o.Store.Snapshot(r.Context(), id)
+	if err != nil {
+		s.storeError(w, "detail", err)
+		return
+	}
+	if ok {
+		j.Snapshot = snapshotOf(sn)
+	}
+	s.writeBoundedJSON(w, j, "ask for fewer problems or events (problems_limit, events_limit)")
 }
 
 // actionBody is the JSON body of POST /api/v1/tasks/{id}/{action}.

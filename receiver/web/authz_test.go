@@ -202,9 +202,9 @@ func TestButtonsFollowRoles(t *testing.T) {
 	}{
 		{"vic", "/", ""},
 		{"ghost", "/", ""},
-		{"alice", "/", "1/ack 1/start"}, // newest first; task 2 is team b's
+		{"alice", "/", "1/ack 1/start"}, // task 2 is team b's
 		{"dave", "/", "2/ack 2/start"},
-		{"root", "/", "2/ack 2/start 1/ack 1/start"},
+		{"root", "/", "1/ack 1/start 2/ack 2/start"}, // same severity: the oldest first
 		{"vic", "/tasks/1", ""},
 		{"alice", "/tasks/1", "1/ack 1/start 1/note"},
 		{"dave", "/tasks/1", ""},

@@ -45,6 +45,16 @@ var funcs = map[string]any{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
+	// at writes a time in the configured zone (display.timezone).
+	"at": func(t time.Time, loc *time.Location) string {
+		if loc == nil {
+			loc = time.UTC
+		}
+		if t.IsZero() {
+			return "—"
+		}
+		return t.In(loc).Format("2006-01-02 15:04:05 MST")
+	},
 	"location": func(t task.Task) string {
 		var parts []string
 		for _, k := range []string{"site", "rack"} {
@@ -91,6 +101,11 @@ type page struct {
 	CSRF   string
 	Return string
 	Now    time.Time
+	// Loc is display.timezone; Refresh the auto-refresh period in seconds (0: off); Flash the
+	// confirmation of the action that led here.
+	Loc     *time.Location
+	Refresh int
+	Flash   string
 }
 
 type card struct {
@@ -98,6 +113,7 @@ type card struct {
 	CSRF   string
 	Return string
 	Perm   perms
+	View   view
 }
 
 type section struct {
@@ -167,7 +183,8 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 				limit = activeLimit
 			}
 		}
-		q := store.Filter{States: []task.State{st}, Assignee: f.Assignee, Site: f.Site, Category: f.Category, Instance: f.Instance, Limit: limit + 1}
+		q := store.Filter{States: []task.State{st}, Assignee: f.Assignee, Site: f.Site, Category: f.Category, Instance: f.Instance, Limit: limit + 1,
+			Urgent: !st.Closed()}
 		ts, err := s.o.Store.ListTasks(r.Context(), q)
 		if err != nil {
 			s.o.Metrics.StoreErrors.WithLabelValues("list").Inc()
@@ -178,17 +195,25 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request) {
 		if len(ts) > limit {
 			ts, sec.More = ts[:limit], true
 		}
+		views, err := s.views(r.Context(), cfg, ts)
+		if err != nil {
+			s.o.Metrics.StoreErrors.WithLabelValues("list").Inc()
+			s.errorPage(w, r, http.StatusServiceUnavailable, "store unavailable")
+			return
+		}
 		for _, t := range ts {
-			sec.Tasks = append(sec.Tasks, card{Task: t, CSRF: p.CSRF, Return: p.Return, Perm: permsFor(cfg, user, t)})
+			sec.Tasks = append(sec.Tasks, card{Task: t, CSRF: p.CSRF, Return: p.Return, Perm: permsFor(cfg, user, t), View: views[t.ID]})
 		}
 		p.Sections = append(p.Sections, sec)
 	}
+	p.Flash = takeFlash(w, r)
 	s.render(w, r, http.StatusOK, "board", p)
 }
 
 func (s *Server) pageFor(r *http.Request, title, ret string) page {
 	user := userOf(r)
-	p := page{Title: title, User: user, Return: ret, Now: s.o.Now()}
+	cfg := s.o.Config()
+	p := page{Title: title, User: user, Return: ret, Now: s.o.Now(), Loc: cfg.Display.Location(), Refresh: int(cfg.Display.Refresh / time.Second)}
 	if user != "" {
 		p.CSRF = s.csrfToken(user)
 		p.Role = string(s.o.Config().RoleOf(user))
@@ -202,6 +227,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.Header().Set("Cache-Control", "no-store")
 	buf := &capped{max: s.o.MaxPageBytes}
 	if err := s.tmpl.ExecuteTemplate(buf, name, data); err != nil {
 		if errors.Is(err, errTooLarge) {

@@ -214,7 +214,7 @@ func TestTaskPageIsBounded(t *testing.T) {
 	if strings.Contains(page, "note 2799<") || strings.Contains(page, "flap 99<") {
 		t.Fatal("the task page shows more than its bounds")
 	}
-	if i, j := strings.Index(page, "fan stopped"), strings.Index(page, "flap 0<"); i < 0 || j < 0 || i > j {
+	if i, j := strings.Index(page, `<span class="tag critical">firing</span>`), strings.Index(page, "flap 0<"); i < 0 || j < 0 || i > j {
 		t.Fatal("the firing problem is not shown before the cleared ones")
 	}
 

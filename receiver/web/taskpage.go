@@ -17,6 +17,8 @@ type taskPage struct {
 	ProblemCount, FiringCount, EventCount int
 	MoreProblems, EarlierEvents           int
 	People                                []string
+	View                                  view
+	Snapshot                              *snapshotView
 }
 
 // taskPage is GET /tasks/{id}: the task with its problems, labels, history and links; the first
@@ -45,5 +47,23 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 		ProblemCount: d.ProblemCount, FiringCount: d.FiringCount, EventCount: d.EventCount,
 		MoreProblems: max(d.ProblemCount-len(d.Problems), 0), EarlierEvents: max(d.EventCount-len(d.Events), 0)}
 	p.People = assigneesFor(cfg, user, d.Task)
+	facts, err := s.o.Store.Facts(r.Context(), []int64{id})
+	if err != nil {
+		s.o.Metrics.StoreErrors.WithLabelValues("detail").Inc()
+		s.errorPage(w, r, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
+	p.View = s.viewOf(cfg, d.Task, facts[id], d.Problems, p.Now)
+	p.Title = "#" + r.PathValue("id") + " " + p.View.Headline
+	sn, ok, err := s.o.Store.Snapshot(r.Context(), id)
+	if err != nil {
+		s.o.Metrics.StoreErrors.WithLabelValues("detail").Inc()
+		s.errorPage(w, r, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
+	if ok {
+		p.Snapshot = &snapshotView{Snapshot: sn, Taken: local(sn.TakenAt, cfg.Display.Location())}
+	}
+	p.Flash = takeFlash(w, r)
 	s.render(w, r, http.StatusOK, "task", p)
 }

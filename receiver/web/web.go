@@ -124,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 	open.HandleFunc("POST /api/v1/alerts", s.webhook)
 	open.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "Healthy") })
 	open.HandleFunc("GET /-/ready", s.ready)
+	open.HandleFunc("GET /static/board.js", boardJS)
 	// /metrics is read-only and holds no secrets; the repository's prometheus.yml scrapes it without
 	// credentials. Everything that changes state or shows tasks needs a user.
 	if s.o.Registry != nil {
@@ -146,6 +147,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/-/healthy", open)
 	mux.Handle("/-/ready", open)
 	mux.Handle("/metrics", open)
+	mux.Handle("/static/", open)
 	mux.Handle("/", protected)
 	return mux
 }

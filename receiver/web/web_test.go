@@ -221,7 +221,8 @@ func TestBoardAuthCSRFAndActions(t *testing.T) {
 		})
 	}
 	_, board := f.do("GET", "/", nil, bob)
-	if !strings.Contains(board, `instance=&#34;10.1.0.7&#34;`) || !strings.Contains(board, `site=&#34;site-b&#34;`) || !strings.Contains(board, "Acknowledge") || !strings.Contains(board, "</html>") {
+	if !strings.Contains(board, `Miner 10.1.0.7`) || !strings.Contains(board, `Site site-b`) || !strings.Contains(board, "Acknowledge") || !strings.Contains(board, "</html>") ||
+		strings.Contains(board, `instance=&#34;`) {
 		t.Fatalf("board lacks the task or its button:\n%.2000s", board)
 	}
 	m := csrfRE.FindStringSubmatch(board)
