@@ -52,6 +52,7 @@ func run() int {
 		verifyEvery    = app.Flag("verify.interval", "How often verifying tasks are checked.").Default("30s").Duration()
 		sweepEvery     = app.Flag("sweep.interval", "How often grace windows and escalations are checked.").Default("30s").Duration()
 		notifyEvery    = app.Flag("notify.interval", "How often the notification outbox is drained.").Default("5s").Duration()
+		evidenceEvery  = app.Flag("evidence.interval", "How often new tasks' machine facts (Prometheus) and evidence snapshots (the exporter's debug probe) are fetched.").Default("5s").Duration()
 		reconcileEvery = app.Flag("reconcile.interval", "How often quiet tasks are checked against Prometheus for problems that cleared without a resolved notification (silenced or inhibited alerts).").Default("5m").Duration()
 		toolkitFlags   = kingpinflag.AddFlags(app, ":9155")
 		logConfig      = &promslog.Config{}
@@ -147,9 +148,15 @@ func run() int {
 	}
 
 	var wg sync.WaitGroup
-	loop := &verify.Loop{Svc: svc, Logger: logger, Config: sc.Get, Metrics: verify.NewMetrics(reg)}
+	vm := verify.NewMetrics(reg)
+	loop := &verify.Loop{Svc: svc, Logger: logger, Config: sc.Get, Metrics: vm}
+	// The machine's facts (model, firmware, serial, MAC, probe error) from Prometheus, and the
+	// evidence snapshot from the exporter's debug probe: loops of their own, never in the webhook.
+	facts := &verify.Facts{Store: st, Config: sc.Get, Logger: logger, Metrics: vm}
+	snaps := &verify.Snapshotter{Store: st, Config: sc.Get, Logger: logger, Metrics: vm}
 	if *promURL != "" {
 		loop.Querier = &verify.Prometheus{URL: *promURL}
+		facts.Querier = loop.Querier
 	} else {
 		logger.Warn("--prometheus.url not set: repairs are confirmed by resolved notifications alone")
 	}
@@ -179,6 +186,9 @@ func run() int {
 	}()
 	go func() { defer wg.Done(); sender.Run(ctx, *notifyEvery) }()
 	go func() { defer wg.Done(); sweep(ctx, svc, *sweepEvery, logger) }()
+	wg.Add(2)
+	go func() { defer wg.Done(); facts.Run(ctx, *evidenceEvery) }()
+	go func() { defer wg.Done(); snaps.Run(ctx, *evidenceEvery) }()
 	go func() {
 		defer wg.Done()
 		for {
