@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
 )
 
 // fakeMiner is a TCP server on loopback that answers each connection with serve.
@@ -21,42 +23,13 @@ type fakeMiner struct {
 
 func newFakeMiner(t *testing.T, serve func(c net.Conn, req string)) *fakeMiner {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &fakeMiner{ln: ln}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				// cgminer reads the request with a single recv.
-				buf := make([]byte, 4096)
-				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-				n, _ := c.Read(buf)
-				req := string(buf[:n])
-				m.mu.Lock()
-				m.requests = append(m.requests, req)
-				m.mu.Unlock()
-				serve(c, req)
-				select {
-				case <-done:
-				default:
-				}
-			}()
-		}
-	}()
+	m := &fakeMiner{}
+	m.ln = fakeminer.Listen(t, "127.0.0.1:0", func(c net.Conn, req []byte) {
+		m.mu.Lock()
+		m.requests = append(m.requests, string(req))
+		m.mu.Unlock()
+		serve(c, string(req))
+	})
 	return m
 }
 

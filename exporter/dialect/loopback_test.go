@@ -3,10 +3,7 @@ package dialect_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,39 +13,6 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
 )
-
-// serveMiner answers cgminer API requests on loopback from the given replies until the test ends.
-func serveMiner(t *testing.T, replies map[string][]byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 4096)
-				n, _ := c.Read(buf)
-				var req struct{ Command string }
-				_ = json.Unmarshal(buf[:n], &req)
-				_, _ = c.Write(append(fakeminer.Answer(replies, req.Command), 0))
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // TestHostileMinerOnLoopback probes, over TCP on loopback, a miner whose replies carry every
 // kind of size the issue found (chain_acn30000000, fan_num 1e15, a fanN key at the largest int,
@@ -64,7 +28,7 @@ func TestHostileMinerOnLoopback(t *testing.T) {
 		"stats":   []byte(stats),
 		"devs":    []byte(section("DEVS", join(5000, func(int) string { return `{"ASC":0,"Status":"Alive"}` }))),
 	}
-	addr := serveMiner(t, replies)
+	addr := fakeminer.Serve(t, replies)
 	client := &cgminer.Client{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

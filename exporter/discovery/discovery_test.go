@@ -52,33 +52,15 @@ func newFarm(t testing.TB, probeIP string) *farm {
 
 // add starts a miner answering every command from replies.
 func (f *farm) add(ip string, replies map[string][]byte) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(f.port)))
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	ln := fakeminer.Listen(f.t, net.JoinHostPort(ip, strconv.Itoa(f.port)), func(c net.Conn, req []byte) {
+		f.mu.Lock()
+		f.conns[ip]++
+		f.mu.Unlock()
+		c.Write(append(fakeminer.Answer(replies, fakeminer.Command(req)), 0))
+	})
 	f.mu.Lock()
 	f.lns[ip] = ln
 	f.mu.Unlock()
-	f.t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.mu.Lock()
-			f.conns[ip]++
-			f.mu.Unlock()
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				n, _ := c.Read(buf)
-				var req struct{ Command string }
-				_ = json.Unmarshal(buf[:n], &req)
-				c.Write(append(fakeminer.Answer(replies, req.Command), 0))
-			}()
-		}
-	}()
 }
 
 func (f *farm) stop(ip string) {

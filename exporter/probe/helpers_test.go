@@ -1,12 +1,9 @@
 package probe
 
 import (
-	"encoding/json"
 	"os/exec"
 	"strings"
 )
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func execLookPath(name string) (string, error) { return exec.LookPath(name) }
 

@@ -47,48 +47,24 @@ func fixture(t *testing.T, name string) []byte {
 
 func startMiner(t *testing.T, m *fakeMiner) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.ln = ln
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop); ln.Close(); m.wg.Wait() })
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	ln := fakeminer.Listen(t, "127.0.0.1:0", func(c net.Conn, req []byte) {
+		m.conns.Add(1)
+		if m.hang {
+			select {
+			case <-t.Context().Done():
+			case <-time.After(10 * time.Second):
 			}
-			m.conns.Add(1)
-			m.wg.Add(1)
-			go func() {
-				defer m.wg.Done()
-				defer c.Close()
-				buf := make([]byte, 4096)
-				n, _ := c.Read(buf)
-				if m.hang {
-					select {
-					case <-stop:
-					case <-time.After(10 * time.Second):
-					}
-					return
-				}
-				if m.delay > 0 {
-					time.Sleep(m.delay)
-				}
-				if m.raw != nil {
-					c.Write(m.raw)
-					return
-				}
-				var req struct{ Command string }
-				_ = jsonUnmarshal(buf[:n], &req)
-				c.Write(append(m.answer(req.Command), 0))
-			}()
+			return
 		}
-	}()
+		if m.delay > 0 {
+			time.Sleep(m.delay)
+		}
+		if m.raw != nil {
+			c.Write(m.raw)
+			return
+		}
+		c.Write(append(m.answer(fakeminer.Command(req)), 0))
+	})
 	return ln.Addr().String()
 }
 
