@@ -28,6 +28,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/notify"
+	"github.com/minefarm/cgminer-stack/receiver/remedy"
 	"github.com/minefarm/cgminer-stack/receiver/repair"
 	"github.com/minefarm/cgminer-stack/receiver/store/postgres"
 	"github.com/minefarm/cgminer-stack/receiver/store/sqldb"
@@ -54,6 +55,7 @@ func run() int {
 		notifyEvery    = app.Flag("notify.interval", "How often the notification outbox is drained.").Default("5s").Duration()
 		evidenceEvery  = app.Flag("evidence.interval", "How often new tasks' machine facts (Prometheus) and evidence snapshots (the exporter's debug probe) are fetched.").Default("5s").Duration()
 		reconcileEvery = app.Flag("reconcile.interval", "How often quiet tasks are checked against Prometheus for problems that cleared without a resolved notification (silenced or inhibited alerts).").Default("5m").Duration()
+		remedyFile     = app.Flag("remedy.config.file", "Remediation config file (receiver/README.md, Remediation): restart the mining software of miners whose restart-curable problem persists. Empty: remediation off.").String()
 		toolkitFlags   = kingpinflag.AddFlags(app, ":9155")
 		logConfig      = &promslog.Config{}
 		shutdownGrace  = 10 * time.Second
@@ -76,6 +78,13 @@ func run() int {
 	if err != nil {
 		logger.Error("cannot load web config", "err", err)
 		return 1
+	}
+	var remedyCfg *remedy.Config
+	if *remedyFile != "" {
+		if remedyCfg, err = remedy.LoadConfig(*remedyFile); err != nil {
+			logger.Error("cannot load remedy config", "err", err)
+			return 1
+		}
 	}
 	if *configCheck {
 		logger.Info("config is valid", "file", *configFile)
@@ -189,6 +198,21 @@ func run() int {
 	wg.Add(2)
 	go func() { defer wg.Done(); facts.Run(ctx, *evidenceEvery) }()
 	go func() { defer wg.Done(); snaps.Run(ctx, *evidenceEvery) }()
+	remedyMetrics := remedy.NewMetrics(reg)
+	if remedyCfg != nil && len(remedyCfg.Rules) > 0 {
+		// Opt-in remediation: its own config, allowlist and client; the exporter stays read-only.
+		rl := &remedy.Loop{Config: remedyCfg, Tasks: st, Svc: svc, Logger: logger, Metrics: remedyMetrics,
+			Volatile: func() []string { return sc.Get().VolatileLabels }}
+		if *promURL != "" {
+			rl.Querier = &verify.Prometheus{URL: *promURL}
+		}
+		for _, r := range remedyCfg.Rules {
+			logger.Info("remediation rule", "rule", r.Name, "mode", r.Mode, "alerts", r.Alerts, "after_checks", r.AfterChecks,
+				"per_miner_window", r.PerMinerWindow, "per_site_per_hour", r.PerSitePerHour)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); rl.Run(ctx) }()
+	}
 	go func() {
 		defer wg.Done()
 		for {
