@@ -169,13 +169,9 @@ func run() int {
 	} else {
 		logger.Warn("--prometheus.url not set: repairs are confirmed by resolved notifications alone")
 	}
-	channel := func() notify.Channel {
-		if tg := sc.Get().Notify.Telegram; tg != nil {
-			return &notify.Telegram{APIURL: tg.APIURL, Token: tg.BotToken, ChatID: tg.ChatID}
-		}
-		return notify.Log{Logger: logger}
-	}
-	sender := notify.NewSender(st, channel, func() time.Time { return time.Now().UTC() }, func() string { return sc.Get().ExternalURL }, logger, reg)
+	// The outbox goes through the service: a delivery given up may move its task up the ladder.
+	sender := notify.NewSender(svc, sc.Get, func() time.Time { return time.Now().UTC() }, logger, reg)
+	sender.Facts = st
 	wg.Add(5)
 	go func() { defer wg.Done(); loop.Run(ctx, *verifyEvery) }()
 	go func() {

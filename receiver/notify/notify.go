@@ -1,66 +1,105 @@
-// Package notify delivers the outbox: messages written in the same transaction as the change they
-// announce are sent here, in a loop of its own, with retries. A failing channel never blocks intake.
+// Package notify delivers the outbox: every delivery (one message to one recipient over one
+// channel) is written in the same transaction as the change it announces and sent here, in a
+// loop of its own, with retries; the outcome of every attempt is stored. Channels: Telegram (the
+// Bot API), e-mail (SMTP), a generic webhook (SMS and voice gateways), and the log. A failing
+// channel never blocks intake, nor the other channels.
 package notify
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/store"
+	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
-// Channel sends one message. An error wrapping ErrPermanent is not retried.
+// Channel sends one message. An error wrapping ErrPermanent is not retried; one carrying a
+// RetryAfter is retried no earlier than it says.
 type Channel interface {
-	Send(ctx context.Context, to, text string) error
+	Send(ctx context.Context, m Message) error
 }
 
 // ErrPermanent marks a failure that retrying cannot fix.
 var ErrPermanent = errors.New("permanent failure")
 
-// Outbox is what the sender needs from the store.
+// RetryAfter is a retryable failure whose peer said when to try again (HTTP 429 Retry-After,
+// Telegram's retry_after).
+type RetryAfter struct {
+	Err   error
+	After time.Duration
+}
+
+func (r *RetryAfter) Error() string { return r.Err.Error() }
+func (r *RetryAfter) Unwrap() error { return r.Err }
+
+// Outbox is what the sender needs from the store: the due deliveries, and a place for each
+// attempt's outcome (repair.Service also moves the task's ladder on when a step's deliveries were
+// all given up).
 type Outbox interface {
 	Pending(ctx context.Context, now time.Time, limit int) ([]store.Message, error)
-	MarkSent(ctx context.Context, id int64, at time.Time) error
-	MarkFailed(ctx context.Context, id int64, attempts int, next time.Time, reason string, gaveUp bool) error
+	Record(ctx context.Context, m store.Message, a store.Attempt) error
+}
+
+// FactsReader gives what the monitoring says the tasks' machines are (model, firmware, serial):
+// asked when the task was made, so usually known by the time its notifications go out.
+type FactsReader interface {
+	Facts(ctx context.Context, ids []int64) (map[int64]task.Facts, error)
 }
 
 // Sender drains the outbox.
 type Sender struct {
-	Outbox      Outbox
-	Channel     func() Channel
-	Now         func() time.Time
-	Logger      *slog.Logger
-	MaxAttempts int
-	Link        func() string // external URL, for links to tasks
+	Outbox Outbox
+	// Facts, when set, adds the machines' model, firmware and serial to the messages.
+	Facts  FactsReader
+	Config func() *config.Config
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Batch is how many due deliveries one pass reads; default 100.
+	Batch int
 
-	sent *prometheus.CounterVec
+	mu       sync.Mutex
+	built    *config.Config
+	channels map[string]Channel
+	// Build makes the channels of a configuration (tests replace it); default ForConfig.
+	Build func(*config.Config) map[string]Channel
+
+	sent     *prometheus.CounterVec
+	attempts *prometheus.CounterVec
 }
 
-// NewSender makes a sender and registers repair_receiver_notifications_total{result}.
-func NewSender(ob Outbox, ch func() Channel, now func() time.Time, link func() string, logger *slog.Logger, reg prometheus.Registerer) *Sender {
-	s := &Sender{Outbox: ob, Channel: ch, Now: now, Link: link, Logger: logger, MaxAttempts: 10,
+// Metric label values of repair_receiver_notification_attempts_total{result}.
+var attemptResults = []string{store.AttemptSent, store.AttemptFailed, store.AttemptGaveUp}
+
+// NewSender makes a sender and registers repair_receiver_notifications_total{result} and
+// repair_receiver_notification_attempts_total{channel,result}.
+func NewSender(ob Outbox, cfg func() *config.Config, now func() time.Time, logger *slog.Logger, reg prometheus.Registerer) *Sender {
+	s := &Sender{Outbox: ob, Config: cfg, Now: now, Logger: logger,
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_notifications_total",
-			Help: "Notification delivery attempts, by result (sent, retry, gave_up)."}, []string{"result"})}
+			Help: "Notification delivery attempts, by result (sent, retry, gave_up)."}, []string{"result"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_notification_attempts_total",
+			Help: "Notification delivery attempts, by channel (telegram, email, webhook, log) and result (sent, failed: retried later, gave_up)."},
+			[]string{"channel", "result"}),
+	}
 	for _, r := range []string{"sent", "retry", "gave_up"} {
 		s.sent.WithLabelValues(r)
 	}
-	reg.MustRegister(s.sent)
+	for _, ch := range append(config.Channels, config.ChannelLog) {
+		for _, r := range attemptResults {
+			s.attempts.WithLabelValues(ch, r)
+		}
+	}
+	reg.MustRegister(s.sent, s.attempts)
 	return s
 }
 
-// Backoff is the wait before attempt n+1.
+// Backoff is the wait before attempt n+1: 5 s, doubling, at most 10 minutes.
 func Backoff(n int) time.Duration {
 	d := 5 * time.Second
 	for range n - 1 {
@@ -72,45 +111,155 @@ func Backoff(n int) time.Duration {
 	return d
 }
 
-// Once sends what is due and returns how many messages it handled.
+// MaxRetryAfter bounds the wait a peer may ask for.
+const MaxRetryAfter = time.Hour
+
+// sendTimeout bounds one Send beyond the channel's own timeout.
+const sendTimeout = 2 * time.Minute
+
+func (s *Sender) channelsFor(cfg *config.Config) map[string]Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.built != cfg || s.channels == nil {
+		build := s.Build
+		if build == nil {
+			build = func(c *config.Config) map[string]Channel { return ForConfig(c, s.Logger) }
+		}
+		s.channels, s.built = build(cfg), cfg
+	}
+	return s.channels
+}
+
+// Once sends what is due and returns how many deliveries it handled. Deliveries over different
+// channels go out side by side: a mail server that times out does not hold up Telegram.
 func (s *Sender) Once(ctx context.Context) (int, error) {
 	now := s.Now()
-	msgs, err := s.Outbox.Pending(ctx, now, 100)
+	batch := s.Batch
+	if batch <= 0 {
+		batch = 100
+	}
+	msgs, err := s.Outbox.Pending(ctx, now, batch)
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
 	}
-	ch := s.Channel()
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	cfg := s.Config()
+	chs := s.channelsFor(cfg)
+	facts := s.facts(ctx, msgs)
+	byChannel := map[string][]store.Message{}
+	var order []string
 	for _, m := range msgs {
-		text := m.Text
-		if l := s.Link(); l != "" {
-			text += fmt.Sprintf("\n%s/tasks/%d", l, m.TaskID)
+		name := channelOf(m, cfg)
+		if _, ok := byChannel[name]; !ok {
+			order = append(order, name)
 		}
-		if m.To != "" {
-			text = "@" + m.To + ": " + text
-		}
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := ch.Send(sctx, m.To, text)
-		cancel()
-		if err == nil {
-			s.sent.WithLabelValues("sent").Inc()
-			if err := s.Outbox.MarkSent(ctx, m.ID, s.Now()); err != nil {
-				return 0, fmt.Errorf("mark sent: %w", err)
+		byChannel[name] = append(byChannel[name], m)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(order))
+	for i, name := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range byChannel[name] {
+				if err := s.deliver(ctx, cfg, chs[name], name, m, facts[m.TaskID]); err != nil {
+					errs[i] = err
+					return
+				}
 			}
-			continue
-		}
-		attempts := m.Attempts + 1
-		giveUp := errors.Is(err, ErrPermanent) || attempts >= s.MaxAttempts
-		result := "retry"
-		if giveUp {
-			result = "gave_up"
-		}
-		s.sent.WithLabelValues(result).Inc()
-		s.Logger.Warn("notification failed", "message", m.ID, "task", m.TaskID, "attempt", attempts, "gave_up", giveUp, "err", err)
-		if err := s.Outbox.MarkFailed(ctx, m.ID, attempts, s.Now().Add(Backoff(attempts)), err.Error(), giveUp); err != nil {
-			return 0, fmt.Errorf("mark failed: %w", err)
+		}()
+	}
+	wg.Wait()
+	return len(msgs), errors.Join(errs...)
+}
+
+func (s *Sender) facts(ctx context.Context, msgs []store.Message) map[int64]task.Facts {
+	if s.Facts == nil {
+		return nil
+	}
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, m := range msgs {
+		if m.TaskID > 0 && !seen[m.TaskID] {
+			seen[m.TaskID] = true
+			ids = append(ids, m.TaskID)
 		}
 	}
-	return len(msgs), nil
+	f, err := s.Facts.Facts(ctx, ids)
+	if err != nil {
+		// The message goes out without the model rather than not at all.
+		s.Logger.Warn("notify: cannot read the machines' facts", "err", err)
+		return nil
+	}
+	return f
+}
+
+// channelOf is the channel a delivery goes over: its own, or for a row stored before channels
+// existed, the default (the Telegram group chat when configured, else the log).
+func channelOf(m store.Message, cfg *config.Config) string {
+	if m.Channel != "" {
+		return m.Channel
+	}
+	if cfg.Notify.Telegram != nil && cfg.Notify.Telegram.ChatID != "" {
+		return config.ChannelTelegram
+	}
+	return config.ChannelLog
+}
+
+// deliver makes one attempt and records it; it returns an error only when the outcome could not
+// be stored.
+func (s *Sender) deliver(ctx context.Context, cfg *config.Config, ch Channel, name string, m store.Message, f task.Facts) error {
+	if m.Channel == "" {
+		m.Channel = name
+		if m.Address == "" {
+			m.Address, _ = cfg.Address(m.To, name)
+		}
+	}
+	var err error
+	if ch == nil {
+		err = fmt.Errorf("channel %s is not configured (any more): %w", name, ErrPermanent)
+	} else {
+		msg := Render(m, f, cfg)
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		err = ch.Send(sctx, msg)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the attempt did not happen as far as anyone can tell
+	}
+	now := s.Now()
+	a := store.Attempt{MessageID: m.ID, TaskID: m.TaskID, At: now, Channel: name, Recipient: m.To, Result: store.AttemptSent}
+	attempts := m.Attempts + 1
+	maxAttempts := cfg.Notify.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = config.DefaultMaxAttempts
+	}
+	legacy := "sent"
+	if err != nil {
+		a.Error = err.Error()
+		switch {
+		case errors.Is(err, ErrPermanent) || attempts >= maxAttempts:
+			a.Result, legacy = store.AttemptGaveUp, "gave_up"
+		default:
+			a.Result, legacy = store.AttemptFailed, "retry"
+			wait := Backoff(attempts)
+			var ra *RetryAfter
+			if errors.As(err, &ra) && ra.After > wait {
+				wait = min(ra.After, MaxRetryAfter)
+			}
+			a.NextAt = now.Add(wait)
+		}
+		s.Logger.Warn("notification failed", "message", m.ID, "task", m.TaskID, "channel", name, "to", m.To,
+			"attempt", attempts, "gave_up", a.Result == store.AttemptGaveUp, "err", err)
+	}
+	s.sent.WithLabelValues(legacy).Inc()
+	s.attempts.WithLabelValues(name, a.Result).Inc()
+	if err := s.Outbox.Record(ctx, m, a); err != nil {
+		return fmt.Errorf("record attempt: %w", err)
+	}
+	return nil
 }
 
 // Run drains the outbox every interval until ctx ends.
@@ -129,71 +278,10 @@ func (s *Sender) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Log is the channel used when none is configured: it writes the message to the log.
-type Log struct{ Logger *slog.Logger }
+// StoreOutbox records attempts straight into a store (no ladder): for tools and tests.
+type StoreOutbox struct{ store.Store }
 
-// Send implements Channel.
-func (l Log) Send(_ context.Context, to, text string) error {
-	l.Logger.Info("notification (no channel configured)", "to", to, "text", text)
-	return nil
-}
-
-// Telegram sends through the Bot API's sendMessage, as plain text (no parse mode, so label values
-// with < or & can never make a message undeliverable), truncated below Telegram's 4096 limit.
-type Telegram struct {
-	APIURL string
-	Token  config.Secret
-	ChatID string
-	Client *http.Client
-}
-
-// MaxRunes is the longest text sent.
-const MaxRunes = 4000
-
-// Truncate cuts text on a rune boundary.
-func Truncate(s string, max int) string {
-	if utf8.RuneCountInString(s) <= max {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:max-1]) + "…"
-}
-
-// Send implements Channel.
-func (t *Telegram) Send(ctx context.Context, _ string, text string) error {
-	body, _ := json.Marshal(map[string]any{"chat_id": t.ChatID, "text": Truncate(text, MaxRunes), "disable_web_page_preview": true})
-	u := strings.TrimRight(t.APIURL, "/") + "/bot" + t.Token.Reveal() + "/sendMessage"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("telegram: %w", ErrPermanent)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	c := t.Client
-	if c == nil {
-		c = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		// The error text carries the URL and so the token: never pass it on.
-		var ue interface{ Timeout() bool }
-		if errors.As(err, &ue) && ue.Timeout() {
-			return errors.New("telegram: timeout")
-		}
-		return errors.New("telegram: request failed")
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var r struct {
-		OK          bool   `json:"ok"`
-		Description string `json:"description"`
-	}
-	_ = json.Unmarshal(b, &r)
-	switch {
-	case resp.StatusCode == http.StatusOK && r.OK:
-		return nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return fmt.Errorf("telegram: HTTP %d: %s", resp.StatusCode, r.Description)
-	default:
-		return fmt.Errorf("telegram: HTTP %d: %s: %w", resp.StatusCode, r.Description, ErrPermanent)
-	}
+// Record implements Outbox.
+func (o StoreOutbox) Record(ctx context.Context, _ store.Message, a store.Attempt) error {
+	return o.InTx(ctx, func(tx store.Tx) error { return tx.RecordAttempt(ctx, a) })
 }

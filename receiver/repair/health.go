@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
@@ -97,6 +98,7 @@ func (s *Service) Ready(ctx context.Context) error {
 type writeTx struct {
 	store.Tx
 	wrote bool
+	cfg   *config.Config // the configuration the changes are written under (routing, ladder)
 }
 
 func (w *writeTx) did(err error) error {
@@ -134,6 +136,10 @@ func (w *writeTx) Enqueue(ctx context.Context, msgs []store.Message) error {
 		return nil
 	}
 	return w.did(w.Tx.Enqueue(ctx, msgs))
+}
+
+func (w *writeTx) RecordAttempt(ctx context.Context, a store.Attempt) error {
+	return w.did(w.Tx.RecordAttempt(ctx, a))
 }
 
 func (w *writeTx) SetHeartbeat(ctx context.Context, name string, at time.Time) error {

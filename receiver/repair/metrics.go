@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
@@ -17,10 +18,13 @@ type Metrics struct {
 	Reopened      *prometheus.CounterVec
 	Verifications *prometheus.CounterVec
 	Escalated     prometheus.Counter
-	TimeToAck     prometheus.Histogram
-	TimeToRepair  prometheus.Histogram
-	StoreErrors   *prometheus.CounterVec
-	Watchdog      prometheus.Gauge
+	// Escalations counts the ladder's steps climbed, by step (2 = the first escalation) and reason
+	// (unacknowledged, no_progress, undeliverable).
+	Escalations  *prometheus.CounterVec
+	TimeToAck    prometheus.Histogram
+	TimeToRepair prometheus.Histogram
+	StoreErrors  *prometheus.CounterVec
+	Watchdog     prometheus.Gauge
 	// CommitFailures and LastCommit follow the store's write transactions (readiness, the
 	// RepairReceiverStoreFailing alert).
 	CommitFailures prometheus.Counter
@@ -41,6 +45,9 @@ func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) 
 			Help: "Repair verifications, by result (confirmed, failed, error, no_evidence, unconfirmed)."}, []string{"result"}),
 		Escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "repair_receiver_tasks_escalated_total",
 			Help: "Escalations of tasks nobody acknowledged."}),
+		Escalations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "repair_receiver_escalations_total",
+			Help: "Escalation ladder steps climbed, by step (1 = the assignee's, 2 = the first escalation) and reason (unacknowledged, no_progress, undeliverable)."},
+			[]string{"step", "reason"}),
 		TimeToAck: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "repair_receiver_time_to_acknowledge_seconds",
 			Help: "From a task (re)opening to its acknowledgement.", Buckets: buckets}),
 		TimeToRepair: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "repair_receiver_time_to_repair_seconds",
@@ -66,7 +73,11 @@ func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) 
 	for _, r := range []string{"stored", "matched"} {
 		m.EarlyResolves.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Created, m.Reopened, m.Verifications, m.Escalated, m.TimeToAck, m.TimeToRepair, m.StoreErrors,
+	for _, r := range []string{task.EscalateUnacknowledged, task.EscalateNoProgress, task.EscalateUndeliverable} {
+		m.Escalations.WithLabelValues("2", r)
+	}
+	reg.MustRegister(&undeliverableCollector{st: st, logger: logger, errs: m.StoreErrors})
+	reg.MustRegister(m.Created, m.Reopened, m.Verifications, m.Escalated, m.Escalations, m.TimeToAck, m.TimeToRepair, m.StoreErrors,
 		m.Watchdog, m.CommitFailures, m.LastCommit, m.EarlyResolves, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
 	return m
 }
@@ -83,6 +94,7 @@ func (m *Metrics) observe(c task.Change) {
 	}
 	if c.Escalated {
 		m.Escalated.Inc()
+		m.Escalations.WithLabelValues(stepLabel(c.EscalationStep), c.EscalationReason).Inc()
 	}
 	if c.AckLatency > 0 {
 		m.TimeToAck.Observe(c.AckLatency.Seconds())
@@ -127,5 +139,40 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, v := range values {
 		ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(v), string(k.state), k.site)
+	}
+}
+
+var undeliverableDesc = prometheus.NewDesc("repair_receiver_notifications_undeliverable",
+	"Notification deliveries given up (failed for good, or nobody to send them to) of tasks that are not closed, by channel (none: no contact for any channel of the step).",
+	[]string{"channel"}, nil)
+
+// undeliverableCollector reads the given-up deliveries of open tasks from the store at scrape
+// time: every channel shows, 0 included, so that a channel healing shows as 0.
+type undeliverableCollector struct {
+	st     store.Store
+	logger *slog.Logger
+	errs   *prometheus.CounterVec
+}
+
+func (c *undeliverableCollector) Describe(ch chan<- *prometheus.Desc) { ch <- undeliverableDesc }
+
+func (c *undeliverableCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	byCh, err := c.st.UndeliverableByChannel(ctx)
+	if err != nil {
+		c.errs.WithLabelValues("counts").Inc()
+		c.logger.Error("cannot count undeliverable notifications", "err", err)
+		ch <- prometheus.NewInvalidMetric(undeliverableDesc, err)
+		return
+	}
+	for _, name := range append(append([]string{}, config.Channels...), config.ChannelLog, ChannelNone) {
+		byCh[name] += 0
+	}
+	for name, n := range byCh {
+		if name == "" {
+			name = "default"
+		}
+		ch <- prometheus.MustNewConstMetric(undeliverableDesc, prometheus.GaugeValue, float64(n), name)
 	}
 }

@@ -43,9 +43,10 @@ type Service struct {
 	metrics *Metrics
 	health  health
 
-	acting    atomic.Int32 // workers' actions waiting for or in the store: the intake yields
-	chunk     int          // alerts per ingest transaction; 0: IngestChunk (tests set it)
-	chunkHook func(int)    // called after each committed chunk (tests)
+	acting    atomic.Int32                  // workers' actions waiting for or in the store: the intake yields
+	planned   atomic.Pointer[config.Config] // the configuration tasks' escalations are planned under (outbox.go)
+	chunk     int                           // alerts per ingest transaction; 0: IngestChunk (tests set it)
+	chunkHook func(int)                     // called after each committed chunk (tests)
 }
 
 // New makes a service.
@@ -99,7 +100,7 @@ func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) 
 	var rec *writeTx
 	for attempt := range 8 {
 		err = s.st.InTx(ctx, func(tx store.Tx) error {
-			rec = &writeTx{Tx: tx}
+			rec = &writeTx{Tx: tx, cfg: s.cfg()}
 			return fn(rec)
 		})
 		if !errors.Is(err, store.ErrConflict) {
@@ -227,12 +228,21 @@ func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, as assign
 	return sum, n, nil
 }
 
-// write stores a changed task with its history and notifications.
+// write stores a changed task with its history and its notifications, routed to their
+// recipients' channels (outbox.go), and plans the task's next escalation.
 func write(ctx context.Context, tx store.Tx, t *task.Task, c task.Change, now time.Time) error {
 	for i := range c.Events {
 		if c.Events[i].TaskID == 0 {
 			c.Events[i].TaskID = t.ID
 		}
+	}
+	cfg := configOf(tx)
+	msgs, stepFailed := route(cfg, t, c.Notify, now)
+	if cfg != nil {
+		if stepFailed {
+			t.StepFailed = true // nobody on this step can be reached: the sweep moves on
+		}
+		t.EscalateAt = task.NextEscalation(t, cfg.Policy())
 	}
 	if err := tx.UpdateTask(ctx, t); err != nil {
 		return err
@@ -240,12 +250,8 @@ func write(ctx context.Context, tx store.Tx, t *task.Task, c task.Change, now ti
 	if err := tx.AddEvents(ctx, c.Events); err != nil {
 		return err
 	}
-	if len(c.Notify) == 0 {
+	if len(msgs) == 0 {
 		return nil
-	}
-	msgs := make([]store.Message, len(c.Notify))
-	for i, n := range c.Notify {
-		msgs[i] = store.Message{TaskID: t.ID, To: n.To, Text: n.Text, CreatedAt: now}
 	}
 	return tx.Enqueue(ctx, msgs)
 }
@@ -528,13 +534,13 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}); err != nil {
 		return 0, fmt.Errorf("sweep heartbeat: %w", err)
 	}
-	q := store.DueQuery{ClearedBefore: now.Add(-w.Grace), Limit: 1000}
-	if w.EscalateAfter > 0 {
-		q.OpenedBefore, q.EscalatedBefore = now.Add(-w.EscalateAfter), now.Add(-w.EscalateRepeat)
-	} else {
-		q.OpenedBefore = time.UnixMicro(1) // nothing was opened before
+	// After a start or a reload every task's next escalation is planned again under the policy in
+	// force (the sweep selects on it).
+	if err := s.replan(ctx, cfg); err != nil {
+		return 0, err
 	}
-	q.ReportedBefore = time.UnixMicro(1) // verification has its own loop
+	// Verification has its own loop (ReportedBefore zero: no verifying task).
+	q := store.DueQuery{ClearedBefore: now.Add(-w.Grace), EscalateBefore: now, Limit: 1000}
 	n := 0
 	// Every task Due returns is acted on, so the next page holds the rest.
 	for page := 0; page < 100; page++ {
@@ -594,7 +600,7 @@ const MaxVerifying = 1000
 func (s *Service) Verifying(ctx context.Context) ([]store.Detail, error) {
 	now := s.clock.Now()
 	settle := s.cfg().Windows.Settle
-	ts, err := s.st.Due(ctx, store.DueQuery{ReportedBefore: now.Add(-settle), OpenedBefore: time.UnixMicro(1), Limit: MaxVerifying})
+	ts, err := s.st.Due(ctx, store.DueQuery{ReportedBefore: now.Add(-settle), Limit: MaxVerifying})
 	if err != nil {
 		s.metrics.StoreErrors.WithLabelValues("verify").Inc()
 		return nil, err

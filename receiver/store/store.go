@@ -36,10 +36,8 @@ type Store interface {
 	Counts(ctx context.Context) ([]Count, error)
 	Heartbeat(ctx context.Context, name string) (time.Time, error)
 
-	// Outbox.
-	Pending(ctx context.Context, now time.Time, limit int) ([]Message, error)
-	MarkSent(ctx context.Context, id int64, at time.Time) error
-	MarkFailed(ctx context.Context, id int64, attempts int, next time.Time, reason string, gaveUp bool) error
+	// Outbox: deliveries and their attempts (outbox.go).
+	Outbox
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -72,7 +70,8 @@ type Tx interface {
 	UpdateProblem(ctx context.Context, p *task.Problem) error
 
 	AddEvents(ctx context.Context, evs []task.Event) error
-	Enqueue(ctx context.Context, msgs []Message) error
+	// OutboxTx: deliveries written with the change, attempts recorded (outbox.go).
+	OutboxTx
 
 	// Loads counts the tasks that are not closed per assignee, for the given people.
 	Loads(ctx context.Context, people []string) (map[string]int, error)
@@ -118,14 +117,13 @@ type Filter struct {
 	Urgent bool
 }
 
-// DueQuery: tasks cleared at or before ClearedBefore (grace); open since OpenedBefore and not
-// escalated since they opened or not since EscalatedBefore (escalation); verifying since
-// ReportedBefore (verification).
+// DueQuery: tasks cleared at or before ClearedBefore (grace); open, acknowledged or in progress
+// whose next escalation (task.EscalateAt) is at or before EscalateBefore; verifying since
+// ReportedBefore (verification). A zero time selects nothing of its kind.
 type DueQuery struct {
-	ClearedBefore   time.Time
-	OpenedBefore    time.Time
-	EscalatedBefore time.Time
-	ReportedBefore  time.Time
+	ClearedBefore  time.Time
+	EscalateBefore time.Time
+	ReportedBefore time.Time
 	// AfterID pages: only tasks with a larger id.
 	AfterID int64
 	Limit   int
@@ -177,18 +175,4 @@ type Count struct {
 	State task.State
 	Site  string
 	N     int
-}
-
-// Message is an outbox entry: a notification to deliver.
-type Message struct {
-	ID        int64
-	TaskID    int64
-	To        string
-	Text      string
-	CreatedAt time.Time
-	Attempts  int
-	NextAt    time.Time
-	SentAt    time.Time
-	GaveUp    bool
-	LastError string
 }

@@ -87,6 +87,14 @@ type Task struct {
 	Recurrences   int
 	FailedRepairs int
 	Escalations   int
+
+	// The escalation ladder (escalation.go): the step the task is at (0: its assignee's own
+	// notification), since when, whether every delivery of the step's latest message was given
+	// up, and when it climbs next (zero: never; kept by the store for the sweep's query).
+	LadderStep int
+	StepAt     time.Time
+	StepFailed bool
+	EscalateAt time.Time
 }
 
 // Cleared reports whether every problem of the task has cleared.
@@ -136,12 +144,19 @@ const (
 	KindReopened     = "reopened"
 	KindEscalated    = "escalated"
 	KindVerification = "verification"
+	// KindNotification: a notification could not be delivered (given up).
+	KindNotification = "notification"
 )
 
-// Notice is a message to a person, delivered through the outbox.
+// Notice is a message to a person, delivered through the outbox over the channels of its
+// ladder step.
 type Notice struct {
 	To   string
 	Text string
+	// Step is the ladder step whose channels carry it (0: the assignee's).
+	Step int
+	// Emails are further addresses the step's message goes to by e-mail (a distribution list).
+	Emails []string
 }
 
 // Change is what one domain step did.
@@ -149,12 +164,15 @@ type Change struct {
 	Events []Event
 	Notify []Notice
 	// Effects, for metrics once the change is committed.
-	Created      bool
-	Reopened     string
-	AckLatency   time.Duration
-	RepairTime   time.Duration
-	Escalated    bool
-	Verification string // confirmed, failed, error or ""
+	Created    bool
+	Reopened   string
+	AckLatency time.Duration
+	RepairTime time.Duration
+	Escalated  bool
+	// EscalationStep (the step climbed to) and EscalationReason, when Escalated.
+	EscalationStep   int
+	EscalationReason string
+	Verification     string // confirmed, failed, error or ""
 }
 
 // Merge adds another change's events and effects.
@@ -171,7 +189,9 @@ func (c *Change) Merge(o Change) {
 	if o.RepairTime != 0 {
 		c.RepairTime = o.RepairTime
 	}
-	c.Escalated = c.Escalated || o.Escalated
+	if o.Escalated {
+		c.Escalated, c.EscalationStep, c.EscalationReason = true, o.EscalationStep, o.EscalationReason
+	}
 	if o.Verification != "" {
 		c.Verification = o.Verification
 	}
@@ -204,7 +224,7 @@ func New(p Problem, machine string, fleet bool, identity, location map[string]st
 	t := Task{
 		Machine: machine, Fleet: fleet, Identity: identity, Location: location, Site: location["site"],
 		Category: p.Category, Severity: p.Severity, Title: problemTitle(p), State: Open,
-		CreatedAt: now, UpdatedAt: now, OpenedAt: now,
+		CreatedAt: now, UpdatedAt: now, OpenedAt: now, StepAt: now,
 	}
 	if t.Site == "" {
 		t.Site = identity["site"]
@@ -219,12 +239,13 @@ func New(p Problem, machine string, fleet bool, identity, location map[string]st
 func Assigned(t *Task, team, assignee string, now time.Time) Change {
 	var c Change
 	t.Team, t.Assignee = team, assignee
+	t.progress(now)
 	if assignee == "" {
 		c.event(t, now, System, KindAssigned, t.State, t.State, "no team member matches; unassigned")
 		return c
 	}
 	c.event(t, now, System, KindAssigned, t.State, t.State, fmt.Sprintf("assigned to %s (team %s)", assignee, team))
-	c.Notify = append(c.Notify, Notice{To: assignee, Text: fmt.Sprintf("New repair task #%d on %s: %s", t.ID, t.Machine, t.Title)})
+	c.Notify = append(c.Notify, Notice{To: assignee, Text: fmt.Sprintf("New repair task #%d on %s: %s", t.ID, t.Name(), t.Title)})
 	return c
 }
 
@@ -267,12 +288,13 @@ func Reopen(t *Task, p Problem, now time.Time) Change {
 	t.Reason = fmt.Sprintf("%s fired again within the reopen window", p.Alertname)
 	t.ClearedAt, t.ClosedAt, t.ReportedAt = time.Time{}, time.Time{}, time.Time{}
 	t.OpenedAt, t.LastEscalatedAt = now, time.Time{}
+	t.progress(now)
 	from := t.State
 	t.State, t.UpdatedAt = Open, now
 	c.Reopened = ReasonRecurred
 	c.event(t, now, System, KindReopened, from, Open, fmt.Sprintf("%s; recurrence %d", t.Reason, t.Recurrences))
 	if t.Assignee != "" {
-		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: fmt.Sprintf("Task #%d on %s reopened: %s", t.ID, t.Machine, t.Reason)})
+		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: fmt.Sprintf("Task #%d on %s reopened: %s", t.ID, t.Name(), t.Reason)})
 	}
 	return c
 }
@@ -305,6 +327,7 @@ func Ack(t *Task, actor string, now time.Time) (Change, error) {
 	takeOver(t, &c, actor, now)
 	t.AckedAt = now
 	c.AckLatency = now.Sub(t.OpenedAt)
+	t.progress(now)
 	t.set(&c, Acknowledged, actor, now, "acknowledged")
 	return c, nil
 }
@@ -335,6 +358,7 @@ func Start(t *Task, actor string, now time.Time) (Change, error) {
 		return c, fmt.Errorf("%w: cannot start a task that is %s", ErrInvalidTransition, t.State)
 	}
 	t.StartedAt = now
+	t.progress(now)
 	t.set(&c, InProgress, actor, now, "work started")
 	return c, nil
 }
@@ -353,6 +377,7 @@ func ReportFixed(t *Task, actor, report string, now time.Time) (Change, error) {
 	}
 	takeOver(t, &c, actor, now)
 	t.Report, t.ReportedAt = report, now
+	t.progress(now)
 	t.set(&c, Verifying, actor, now, "reported fixed: "+report)
 	return c, nil
 }
@@ -365,6 +390,9 @@ func Note(t *Task, actor, text string, now time.Time) (Change, error) {
 		return c, fmt.Errorf("%w: empty note", ErrInvalidInput)
 	}
 	t.UpdatedAt = now
+	if actor != System && (t.State == Acknowledged || t.State == InProgress) {
+		t.progress(now) // a word from the crew is progress; an open task still waits for its acknowledgement
+	}
 	c.event(t, now, actor, KindNote, t.State, t.State, text)
 	return c, nil
 }
@@ -384,12 +412,13 @@ func Assign(t *Task, actor, assignee string, now time.Time) (Change, error) {
 	}
 	prev := t.Assignee
 	t.Assignee, t.UpdatedAt = assignee, now
+	t.progress(now)
 	text := "assigned to " + assignee
 	if prev != "" {
 		text += " (was " + prev + ")"
 	}
 	c.event(t, now, actor, KindAssigned, t.State, t.State, text)
-	c.Notify = append(c.Notify, Notice{To: assignee, Text: fmt.Sprintf("Task #%d on %s assigned to you by %s: %s", t.ID, t.Machine, actor, t.Title)})
+	c.Notify = append(c.Notify, Notice{To: assignee, Text: fmt.Sprintf("Task #%d on %s assigned to you by %s: %s", t.ID, t.Name(), actor, t.Title)})
 	return c, nil
 }
 

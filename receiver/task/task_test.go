@@ -184,48 +184,6 @@ func TestGrace(t *testing.T) {
 	}
 }
 
-func TestEscalation(t *testing.T) {
-	w := windows()
-	w.EscalateAfter, w.EscalateRepeat = 30*time.Minute, 20*time.Minute
-	tk := fresh(Open)
-	if EscalationDue(tk, w, t0.Add(29*time.Minute)) {
-		t.Fatal("escalated before escalate_after")
-	}
-	if !EscalationDue(tk, w, t0.Add(30*time.Minute)) {
-		t.Fatal("not escalated at escalate_after")
-	}
-	team := &config.Team{Name: "a", Members: []string{"alice", "bob"}, Lead: "carol"}
-	c := Escalate(tk, EscalationTarget(team, tk.Assignee), t0.Add(30*time.Minute))
-	if tk.Assignee != "carol" || tk.Escalations != 1 || !c.Escalated || len(c.Notify) != 1 || c.Notify[0].To != "carol" {
-		t.Fatalf("first escalation: assignee %q, escalations %d, notices %+v", tk.Assignee, tk.Escalations, c.Notify)
-	}
-	if EscalationDue(tk, w, t0.Add(49*time.Minute)) {
-		t.Fatal("repeated before escalate_repeat")
-	}
-	if !EscalationDue(tk, w, t0.Add(50*time.Minute)) {
-		t.Fatal("not repeated at escalate_repeat")
-	}
-	Escalate(tk, EscalationTarget(team, tk.Assignee), t0.Add(50*time.Minute))
-	if tk.Assignee != "alice" || tk.Escalations != 2 {
-		t.Fatalf("second escalation from the lead goes to the next member: got %q", tk.Assignee)
-	}
-	if _, err := Ack(tk, "alice", t0.Add(51*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if EscalationDue(tk, w, t0.Add(5*time.Hour)) {
-		t.Fatal("acknowledged task escalated")
-	}
-	cleared := fresh(Open)
-	cleared.ClearedAt = t0.Add(time.Minute)
-	if EscalationDue(cleared, w, t0.Add(time.Hour)) {
-		t.Fatal("task whose problems all cleared escalated")
-	}
-	w.EscalateAfter = 0
-	if EscalationDue(fresh(Open), w, t0.Add(100*time.Hour)) {
-		t.Fatal("escalation with escalate_after 0")
-	}
-}
-
 func TestEscalationTarget(t *testing.T) {
 	team := &config.Team{Members: []string{"alice", "bob"}, Lead: "carol"}
 	noLead := &config.Team{Members: []string{"alice", "bob"}}

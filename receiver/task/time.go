@@ -1,7 +1,6 @@
 package task
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
@@ -25,44 +24,6 @@ func Grace(t *Task, w config.Windows, now time.Time) (Change, bool) {
 	}
 	t.set(&c, AutoResolved, System, now, text)
 	return c, true
-}
-
-// EscalationDue reports whether an open task should be escalated now.
-func EscalationDue(t *Task, w config.Windows, now time.Time) bool {
-	if t.State != Open || t.Cleared() || w.EscalateAfter <= 0 {
-		return false
-	}
-	if t.LastEscalatedAt.Before(t.OpenedAt) || t.LastEscalatedAt.IsZero() {
-		return now.Sub(t.OpenedAt) >= w.EscalateAfter
-	}
-	return now.Sub(t.LastEscalatedAt) >= w.EscalateRepeat
-}
-
-// Escalate records that nobody took the task and hands it to target (the team's lead or the next
-// member, see EscalationTarget). Call it only when EscalationDue.
-func Escalate(t *Task, target string, now time.Time) Change {
-	var c Change
-	t.Escalations++
-	t.LastEscalatedAt, t.UpdatedAt = now, now
-	c.Escalated = true
-	waited := now.Sub(t.OpenedAt).Round(time.Second)
-	text := fmt.Sprintf("not acknowledged for %s; escalation %d", waited, t.Escalations)
-	prev := t.Assignee
-	if target != "" && target != prev {
-		t.Assignee = target
-		text += fmt.Sprintf("; reassigned to %s", target)
-		if prev != "" {
-			text += " (was " + prev + ")"
-		}
-	}
-	c.event(t, now, System, KindEscalated, t.State, t.State, text)
-	msg := fmt.Sprintf("ESCALATED task #%d on %s (%s): nobody acknowledged it for %s", t.ID, t.Machine, t.Title, waited)
-	if t.Assignee != "" {
-		c.Notify = append(c.Notify, Notice{To: t.Assignee, Text: msg})
-	} else {
-		c.Notify = append(c.Notify, Notice{Text: msg})
-	}
-	return c
 }
 
 // EscalationTarget: the team's lead unless the lead already has it, else the member after the

@@ -171,6 +171,7 @@ func Verify(t *Task, problems []Problem, chk Check, w config.Windows, now time.T
 	}
 	t.FailedRepairs++
 	t.ReportedAt = time.Time{}
+	t.progress(now) // back with the worker: the ladder starts again at their step
 	c.Verification = "failed"
 	c.Reopened = ReasonVerificationFailed
 	c.event(t, now, System, KindVerification, t.State, t.State, "repair not confirmed: "+t.Reason)
@@ -193,6 +194,7 @@ func unconfirmed(t *Task, chk Check, w config.Windows, now time.Time) Change {
 	t.Reason = fmt.Sprintf("the monitoring does not see %s (%s) after the %s verification window: the repair cannot be confirmed",
 		t.Machine, what, w.VerifyWindow)
 	t.ReportedAt = time.Time{}
+	t.progress(now)
 	c.Verification = "unconfirmed"
 	c.event(t, now, System, KindVerification, t.State, t.State, "repair not confirmed: "+t.Reason)
 	t.set(&c, Acknowledged, System, now, "back to the worker: "+t.Reason)

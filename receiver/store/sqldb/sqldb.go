@@ -84,7 +84,7 @@ const closedStates = "('done','auto_resolved','cancelled')"
 
 const taskCols = `id, machine, fleet, identity, location, site, category, severity, title, state, assignee, team,
 created_at, updated_at, opened_at, acked_at, started_at, reported_at, closed_at, cleared_at, last_escalated_at,
-report, reason, recurrences, failed_repairs, escalations`
+report, reason, recurrences, failed_repairs, escalations, ladder_step, step_at, step_failed, escalate_at`
 
 type scanner interface{ Scan(...any) error }
 
@@ -92,13 +92,15 @@ func scanTask(r scanner) (task.Task, error) {
 	var t task.Task
 	var fleet int
 	var identity, location, state string
-	var c, u, o, a, st, rep, cl, clr, esc int64
+	var c, u, o, a, st, rep, cl, clr, esc, stepAt, escAt int64
+	var stepFailed int
 	err := r.Scan(&t.ID, &t.Machine, &fleet, &identity, &location, &t.Site, &t.Category, &t.Severity, &t.Title, &state,
 		&t.Assignee, &t.Team, &c, &u, &o, &a, &st, &rep, &cl, &clr, &esc, &t.Report, &t.Reason, &t.Recurrences,
-		&t.FailedRepairs, &t.Escalations)
+		&t.FailedRepairs, &t.Escalations, &t.LadderStep, &stepAt, &stepFailed, &escAt)
 	if err != nil {
 		return t, err
 	}
+	t.StepAt, t.StepFailed, t.EscalateAt = tm(stepAt), stepFailed == 1, tm(escAt)
 	t.Fleet, t.State = fleet == 1, task.State(state)
 	t.Identity, t.Location = unjs(identity), unjs(location)
 	t.CreatedAt, t.UpdatedAt, t.OpenedAt, t.AckedAt, t.StartedAt = tm(c), tm(u), tm(o), tm(a), tm(st)
@@ -110,7 +112,7 @@ func taskArgs(t *task.Task) []any {
 	return []any{t.Machine, b2i(t.Fleet), js(t.Identity), js(t.Location), t.Site, t.Category, t.Severity, t.Title,
 		string(t.State), t.Assignee, t.Team, us(t.CreatedAt), us(t.UpdatedAt), us(t.OpenedAt), us(t.AckedAt),
 		us(t.StartedAt), us(t.ReportedAt), us(t.ClosedAt), us(t.ClearedAt), us(t.LastEscalatedAt), t.Report,
-		t.Reason, t.Recurrences, t.FailedRepairs, t.Escalations}
+		t.Reason, t.Recurrences, t.FailedRepairs, t.Escalations, t.LadderStep, us(t.StepAt), b2i(t.StepFailed), us(t.EscalateAt)}
 }
 
 const problemCols = `id, task_id, key, alertname, category, severity, labels, annotations, starts_at, ends_at, firing,
@@ -248,8 +250,8 @@ func (x *Tx) Task(ctx context.Context, id int64) (*task.Task, error) {
 func (x *Tx) CreateTask(ctx context.Context, t *task.Task) error {
 	err := x.queryRow(ctx, `INSERT INTO tasks (machine, fleet, identity, location, site, category, severity,
 title, state, assignee, team, created_at, updated_at, opened_at, acked_at, started_at, reported_at, closed_at, cleared_at,
-last_escalated_at, report, reason, recurrences, failed_repairs, escalations)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25) RETURNING id`,
+last_escalated_at, report, reason, recurrences, failed_repairs, escalations, ladder_step, step_at, step_failed, escalate_at)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29) RETURNING id`,
 		taskArgs(t)...).Scan(&t.ID)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
@@ -262,7 +264,8 @@ func (x *Tx) UpdateTask(ctx context.Context, t *task.Task) error {
 	res, err := x.exec(ctx, `UPDATE tasks SET machine=$1, fleet=$2, identity=$3, location=$4, site=$5,
 category=$6, severity=$7, title=$8, state=$9, assignee=$10, team=$11, created_at=$12, updated_at=$13, opened_at=$14,
 acked_at=$15, started_at=$16, reported_at=$17, closed_at=$18, cleared_at=$19, last_escalated_at=$20, report=$21,
-reason=$22, recurrences=$23, failed_repairs=$24, escalations=$25 WHERE id=$26`, args...)
+reason=$22, recurrences=$23, failed_repairs=$24, escalations=$25, ladder_step=$26, step_at=$27, step_failed=$28,
+escalate_at=$29 WHERE id=$30`, args...)
 	if err != nil {
 		return fmt.Errorf("update task %d: %w", t.ID, err)
 	}
@@ -367,16 +370,6 @@ func (x *Tx) AddEvents(ctx context.Context, evs []task.Event) error {
 		if _, err := x.exec(ctx, `INSERT INTO events (task_id, at, actor, kind, from_state, to_state, text)
 VALUES ($1,$2,$3,$4,$5,$6,$7)`, e.TaskID, us(e.At), e.Actor, e.Kind, string(e.From), string(e.To), e.Text); err != nil {
 			return fmt.Errorf("add event: %w", err)
-		}
-	}
-	return nil
-}
-
-func (x *Tx) Enqueue(ctx context.Context, msgs []store.Message) error {
-	for _, m := range msgs {
-		if _, err := x.exec(ctx, `INSERT INTO outbox (task_id, recipient, text, created_at, attempts, next_at,
-sent_at, gave_up, last_error) VALUES ($1,$2,$3,$4,0,$5,0,0,'')`, m.TaskID, m.To, m.Text, us(m.CreatedAt), us(m.CreatedAt)); err != nil {
-			return fmt.Errorf("enqueue: %w", err)
 		}
 	}
 	return nil
@@ -642,11 +635,11 @@ func (s *DB) Due(ctx context.Context, d store.DueQuery) ([]task.Task, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id > $6 AND (
+	rows, err := s.db.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id > $5 AND (
 (state IN ('open','acknowledged','in_progress') AND cleared_at > 0 AND cleared_at <= $1)
-OR (state = 'open' AND cleared_at = 0 AND opened_at <= $2 AND (last_escalated_at < opened_at OR last_escalated_at <= $5))
+OR (state IN ('open','acknowledged','in_progress') AND escalate_at > 0 AND escalate_at <= $2)
 OR (state = 'verifying' AND reported_at <= $3))
-ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.OpenedBefore), us(d.ReportedBefore), limit, us(d.EscalatedBefore), d.AfterID)
+ORDER BY id LIMIT $4`, us(d.ClearedBefore), us(d.EscalateBefore), us(d.ReportedBefore), limit, d.AfterID)
 	if err != nil {
 		return nil, fmt.Errorf("due tasks: %w", err)
 	}
@@ -719,44 +712,6 @@ func (s *DB) Heartbeat(ctx context.Context, name string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("heartbeat: %w", err)
 	}
 	return tm(v), nil
-}
-
-// Pending implements store.Store.
-func (s *DB) Pending(ctx context.Context, now time.Time, limit int) ([]store.Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, task_id, recipient, text, created_at, attempts, next_at, last_error
-FROM outbox WHERE sent_at = 0 AND gave_up = 0 AND next_at <= $1 ORDER BY id LIMIT $2`, us(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("pending messages: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Message
-	for rows.Next() {
-		var m store.Message
-		var c, n int64
-		if err := rows.Scan(&m.ID, &m.TaskID, &m.To, &m.Text, &c, &m.Attempts, &n, &m.LastError); err != nil {
-			return nil, fmt.Errorf("pending messages: %w", err)
-		}
-		m.CreatedAt, m.NextAt = tm(c), tm(n)
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
-
-// MarkSent implements store.Store.
-func (s *DB) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET sent_at = $1, attempts = attempts + 1 WHERE id = $2`, us(at), id); err != nil {
-		return fmt.Errorf("mark sent: %w", err)
-	}
-	return nil
-}
-
-// MarkFailed implements store.Store.
-func (s *DB) MarkFailed(ctx context.Context, id int64, attempts int, next time.Time, reason string, gaveUp bool) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = $1, next_at = $2, last_error = $3, gave_up = $4 WHERE id = $5`,
-		attempts, us(next), reason, b2i(gaveUp), id); err != nil {
-		return fmt.Errorf("mark failed: %w", err)
-	}
-	return nil
 }
 
 // Ping implements store.Store.

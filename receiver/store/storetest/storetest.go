@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LoadsAndLastAssignee", testLoads},
 		{"ListFilterDueCounts", testList},
 		{"Outbox", testOutbox},
+		{"Deliveries", testDeliveries},
 		{"Heartbeat", testHeartbeat},
 		{"HistoryOrder", testHistory},
 		{"ConcurrentCreate", testConcurrentCreate},
@@ -62,6 +63,7 @@ func testTaskRoundTrip(t *testing.T, s store.Store) {
 	tk := mkTask("m1", task.InProgress)
 	tk.Fleet, tk.AckedAt, tk.StartedAt, tk.ClearedAt, tk.LastEscalatedAt = true, t0.Add(time.Second), t0.Add(2*time.Second), t0.Add(3*time.Second), t0.Add(4*time.Second)
 	tk.Report, tk.Reason, tk.Recurrences, tk.FailedRepairs, tk.Escalations = "swapped", "again", 2, 1, 3
+	tk.LadderStep, tk.StepAt, tk.StepFailed, tk.EscalateAt = 2, t0.Add(5*time.Second), true, t0.Add(6*time.Second)
 	create(t, s, tk)
 	if tk.ID == 0 {
 		t.Fatal("no id")
@@ -258,6 +260,7 @@ func testList(t *testing.T, s store.Store) {
 	c := mkTask("c", task.Verifying)
 	c.ReportedAt = t0.Add(-5 * time.Minute)
 	d := mkTask("d", task.Done)
+	a.EscalateAt, d.EscalateAt = t0, t0 // a closed task is never due for escalation
 	for _, tk := range []*task.Task{a, b, c, d} {
 		create(t, s, tk)
 	}
@@ -285,7 +288,7 @@ func testList(t *testing.T, s store.Store) {
 			t.Errorf("filter %+v: %v, want %v", tc.f, ids, tc.want)
 		}
 	}
-	due, err := s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-10 * time.Minute), OpenedBefore: t0.Add(time.Second), ReportedBefore: t0.Add(-2 * time.Minute)})
+	due, err := s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-10 * time.Minute), EscalateBefore: t0.Add(time.Second), ReportedBefore: t0.Add(-2 * time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,23 +299,28 @@ func testList(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(ids, []int64{a.ID, b.ID, c.ID}) {
 		t.Errorf("due %v, want %v", ids, []int64{a.ID, b.ID, c.ID})
 	}
-	due, _ = s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-30 * time.Minute), OpenedBefore: t0.Add(-time.Second), ReportedBefore: t0.Add(-10 * time.Minute)})
+	due, _ = s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-30 * time.Minute), EscalateBefore: t0.Add(-time.Second), ReportedBefore: t0.Add(-10 * time.Minute)})
 	if len(due) != 0 {
 		t.Errorf("nothing is due yet, got %d", len(due))
 	}
-	// Escalated since it opened: due again only once EscalatedBefore passes the last escalation.
-	a.LastEscalatedAt = t0.Add(time.Minute)
+	// Escalation follows escalate_at, in any state the ladder watches; zero is never.
+	for _, tc := range []struct {
+		st   task.State
+		at   time.Time
+		want int
+	}{{task.Open, t0.Add(time.Minute), 0}, {task.InProgress, t0, 1}, {task.Acknowledged, time.Time{}, 0}} {
+		a.State, a.EscalateAt = tc.st, tc.at
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.UpdateTask(ctx, a) }); err != nil {
+			t.Fatal(err)
+		}
+		due, _ = s.Due(ctx, store.DueQuery{EscalateBefore: t0.Add(time.Second)})
+		if len(due) != tc.want {
+			t.Errorf("%s, escalate_at %s: %d due, want %d", tc.st, tc.at, len(due), tc.want)
+		}
+	}
+	a.State = task.Open
 	if err := s.InTx(ctx, func(tx store.Tx) error { return tx.UpdateTask(ctx, a) }); err != nil {
 		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		before time.Time
-		want   int
-	}{{t0, 0}, {t0.Add(time.Minute), 1}} {
-		due, _ = s.Due(ctx, store.DueQuery{ClearedBefore: t0.Add(-30 * time.Minute), OpenedBefore: t0.Add(time.Second), EscalatedBefore: tc.before})
-		if len(due) != tc.want {
-			t.Errorf("escalated at t0+1m, EscalatedBefore %s: %d due, want %d", tc.before, len(due), tc.want)
-		}
 	}
 	counts, err := s.Counts(ctx)
 	if err != nil {
@@ -325,37 +333,6 @@ func testList(t *testing.T, s store.Store) {
 	want := map[string]int{"open/site-a": 1, "acknowledged/site-b": 1, "verifying/site-a": 1, "done/site-a": 1}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("counts %v, want %v", got, want)
-	}
-}
-
-func testOutbox(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	err := s.InTx(ctx, func(tx store.Tx) error {
-		return tx.Enqueue(ctx, []store.Message{{TaskID: 1, To: "alice", Text: "one", CreatedAt: t0}, {TaskID: 2, Text: "two", CreatedAt: t0}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := s.Pending(ctx, t0, 10)
-	if err != nil || len(p) != 2 || p[0].To != "alice" || p[0].Text != "one" {
-		t.Fatalf("pending %+v %v", p, err)
-	}
-	if err := s.MarkSent(ctx, p[0].ID, t0); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkFailed(ctx, p[1].ID, 1, t0.Add(time.Minute), "429", false); err != nil {
-		t.Fatal(err)
-	}
-	if p, _ := s.Pending(ctx, t0.Add(59*time.Second), 10); len(p) != 0 {
-		t.Fatalf("retry before its time: %+v", p)
-	}
-	p, _ = s.Pending(ctx, t0.Add(time.Minute), 10)
-	if len(p) != 1 || p[0].Attempts != 1 || p[0].LastError != "429" {
-		t.Fatalf("retry due: %+v", p)
-	}
-	_ = s.MarkFailed(ctx, p[0].ID, 2, t0.Add(2*time.Minute), "400", true)
-	if p, _ := s.Pending(ctx, t0.Add(time.Hour), 10); len(p) != 0 {
-		t.Fatalf("given-up message still pending: %+v", p)
 	}
 }
 
@@ -492,7 +469,7 @@ func testDuePages(t *testing.T, s store.Store) {
 		create(t, s, tk)
 		ids = append(ids, tk.ID)
 	}
-	q := store.DueQuery{ReportedBefore: t0, OpenedBefore: time.UnixMicro(1), Limit: 2}
+	q := store.DueQuery{ReportedBefore: t0, Limit: 2}
 	var got []int64
 	for range 5 {
 		ts, err := s.Due(ctx, q)
