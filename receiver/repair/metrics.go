@@ -30,6 +30,8 @@ type Metrics struct {
 	CommitFailures prometheus.Counter
 	LastCommit     prometheus.Gauge
 	EarlyResolves  *prometheus.CounterVec
+
+	undeliverable prometheus.Collector // repair_receiver_notifications_undeliverable, read from the store
 }
 
 // NewMetrics registers the metrics, and a collector of tasks by state and site read from the store
@@ -76,7 +78,8 @@ func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) 
 	for _, r := range []string{task.EscalateUnacknowledged, task.EscalateNoProgress, task.EscalateUndeliverable} {
 		m.Escalations.WithLabelValues("2", r)
 	}
-	reg.MustRegister(&undeliverableCollector{st: st, logger: logger, errs: m.StoreErrors})
+	m.undeliverable = &undeliverableCollector{st: st, logger: logger, errs: m.StoreErrors}
+	reg.MustRegister(m.undeliverable)
 	reg.MustRegister(m.Created, m.Reopened, m.Verifications, m.Escalated, m.Escalations, m.TimeToAck, m.TimeToRepair, m.StoreErrors,
 		m.Watchdog, m.CommitFailures, m.LastCommit, m.EarlyResolves, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
 	return m
