@@ -98,6 +98,7 @@ func run() int {
 		logger.Warn("no basic_auth_users in --web.config.file: the board is read-only and nobody can act on tasks")
 	}
 	warnRoles(logger, cfg, webCfg)
+	logger.Info("escalation", "policy", cfg.Policy().Summary(), "channels", cfg.Notify.Configured())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,6 +144,7 @@ func run() int {
 		}
 		users.Store(wc.Users)
 		warnRoles(logger, sc.Get(), wc)
+		logger.Info("escalation", "policy", sc.Get().Policy().Summary(), "channels", sc.Get().Notify.Configured())
 		logger.Info("configuration reloaded")
 		return nil
 	}

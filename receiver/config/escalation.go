@@ -211,7 +211,19 @@ func (c *Config) escalationWarnings() []string {
 	}
 	pol := c.Policy()
 	for i, s := range pol.Ladder {
-		for _, name := range c.stepPeople(s) {
+		names := c.stepPeople(s)
+		for _, r := range s.To {
+			for _, t := range c.Teams {
+				switch {
+				case r == ToAssignee:
+					names = append(names, t.Members...)
+				case r == ToLead && t.Lead != "":
+					names = append(names, t.Lead)
+				}
+			}
+		}
+		slices.Sort(names)
+		for _, name := range slices.Compact(names) {
 			reach := false
 			for _, ch := range s.Channels {
 				if a, _ := c.Address(name, ch); a != "" {
@@ -240,4 +252,38 @@ func (c *Config) stepPeople(s Step) []string {
 		}
 	}
 	return out
+}
+
+// Summary says the escalation in force in one line, for the log at start and on reload:
+// "critical: ack 5m0s, progress 1h0m0s; …; ladder: 1 assignee (telegram) → 2 lead (email) → …".
+func (e *Escalation) Summary() string {
+	var sev []string
+	for name := range e.Severities {
+		sev = append(sev, name)
+	}
+	slices.Sort(sev)
+	var parts []string
+	for _, name := range sev {
+		t := e.Severities[name]
+		p := name + ":"
+		if t.Ack == 0 && t.Progress == 0 {
+			p += " never"
+		}
+		if t.Ack > 0 {
+			p += " ack " + t.Ack.String()
+		}
+		if t.Progress > 0 {
+			p += " progress " + t.Progress.String()
+		}
+		if t.Repeat > 0 {
+			p += " repeat " + t.Repeat.String()
+		}
+		parts = append(parts, p)
+	}
+	var steps []string
+	for i, s := range e.Ladder {
+		to := append(slices.Clone(s.To), s.Emails...)
+		steps = append(steps, fmt.Sprintf("%d %s (%s)", i+1, strings.Join(to, "+"), strings.Join(s.Channels, ",")))
+	}
+	return strings.Join(parts, "; ") + "; ladder: " + strings.Join(steps, " → ")
 }

@@ -210,3 +210,27 @@ notify:
 		t.Fatalf("missing token file: %v", err)
 	}
 }
+
+func TestUnreachableCrewWarns(t *testing.T) {
+	c, err := Parse([]byte(crew + channels + "escalation: {ladder: [{to: [assignee], channels: [webhook]}, {to: [lead], channels: [telegram]}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(c.Warnings(), "\n")
+	// alice has a phone, bob has none; the lead carol has a chat of her own.
+	if !strings.Contains(w, "step 1: bob cannot be reached over webhook") || strings.Contains(w, "alice cannot") || strings.Contains(w, "carol cannot") {
+		t.Fatalf("warnings %q", w)
+	}
+}
+
+func TestPolicySummary(t *testing.T) {
+	c, err := Load("../receiver.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "critical: ack 5m0s progress 1h0m0s; info: never; warning: ack 30m0s progress 4h0m0s; " +
+		"ladder: 1 assignee (email) → 2 lead (email) → 3 on_call+oncall@farm.example (email)"
+	if got := c.Policy().Summary(); got != want {
+		t.Fatalf("summary\n got %s\nwant %s", got, want)
+	}
+}
