@@ -33,6 +33,7 @@ func TestRemedyConfigCheck(t *testing.T) {
 		log  string
 	}{
 		{"remedy/testdata/remedy.yml", 0, "config is valid"},
+		{"remedy.yml", 0, "config is valid"}, // the demo's
 		{bad, 1, `mode \"reboot\"`},
 		{"/nonexistent/remedy.yml", 1, "cannot load remedy config"},
 	} {

@@ -139,3 +139,22 @@ func TestSendRestartNothingListening(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// FuzzParseReply: whatever a miner sends, reading it never panics, and only a reply that says
+// RESTART or S/I counts as accepted.
+func FuzzParseReply(f *testing.F) {
+	for _, s := range []string{`{"STATUS":"RESTART","id":1}`, `{"STATUS":[{"STATUS":"E","Code":45,"Msg":"Access denied to 'restart' command"}],"id":1}`,
+		`{"STATUS":"E","Code":45,"Msg":"Permission denied"}`, "RESTART", `{"STATUS":[]}`, `{"STATUS":null}`, `[1,2]`, ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep, err := parseReply(b)
+		if rep.Accepted && err != nil {
+			t.Fatalf("accepted with an error: %v", err)
+		}
+		if rep.Accepted && !bytes.Contains(b, []byte("RESTART")) && !bytes.Contains(b, []byte(`"S"`)) && !bytes.Contains(b, []byte(`"I"`)) &&
+			!bytes.Contains(b, []byte(`\u`)) {
+			t.Fatalf("accepted %q", b)
+		}
+	})
+}
