@@ -89,6 +89,8 @@ var (
 	sleepingDesc   = desc("cgminer_sleeping", "1 when the miner reports it is deliberately idle (sleep, curtailment).")
 	truncatedDesc  = desc("cgminer_probe_truncated", "1 when the module's limits cut this probe's list of what short (boards, fans, pools, devices, sensors, label values); absent otherwise.", "what")
 	droppedDesc    = desc("cgminer_probe_dropped_readings", "Readings this probe left out as implausible or not finite, by kind; absent when none were.", "what")
+	faultDesc      = desc("cgminer_fault", "A fault or warning the firmware reports about itself: code is the normalised class, or vendor:code when it has none; board is empty for the whole miner.", "code", "severity", "component", "board")
+	boardInfoDesc  = desc("cgminer_board_info", "Serial number the firmware reports for a hashboard; present when it reports one.", "board", "serial")
 )
 
 // Describe sends nothing: the metrics depend on what the miner reported (an unchecked collector).
@@ -169,6 +171,9 @@ func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []s
 		opt(bChipsExpDesc, prometheus.GaugeValue, b.ChipsExpected, id)
 		opt(bChipsFailDesc, prometheus.GaugeValue, b.ChipsFailed, id)
 		opt(bHWDesc, prometheus.CounterValue, b.HardwareErrors, id)
+		if b.Serial != "" {
+			gauge(boardInfoDesc, 1, id, b.Serial)
+		}
 		seen := map[string]bool{}
 		for _, t := range b.Temperatures {
 			if !seen[t.Sensor] {
@@ -232,6 +237,15 @@ func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []s
 	}
 	opt(feeShareDesc, prometheus.GaugeValue, s.FeeShare)
 	opt(sleepingDesc, prometheus.GaugeValue, s.Sleeping)
+	seen = map[string]bool{}
+	for _, f := range s.Faults {
+		key := f.Code + "\x00" + f.Severity + "\x00" + f.Component + "\x00" + f.Board
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		gauge(faultDesc, 1, f.Code, f.Severity, f.Component, f.Board)
+	}
 	for _, what := range s.Truncated {
 		gauge(truncatedDesc, 1, what)
 	}

@@ -141,3 +141,67 @@ func TestBoardLabelsAndDeviceInfo(t *testing.T) {
 		})
 	}
 }
+
+// Faults are one cgminer_fault series each (a repeated label set once, board empty for the
+// miner, Vendor and Raw never labels); a board's serial is cgminer_board_info, only for a board
+// present with one; a probe that failed exports neither.
+func TestFaultsAndBoardInfo(t *testing.T) {
+	faults := []miner.Fault{
+		{Code: "psu_fault", Severity: "critical", Component: "psu", Vendor: "whatsminer:264", Raw: "Power xfer error"},
+		{Code: "psu_fault", Severity: "critical", Component: "psu", Vendor: "whatsminer:265", Raw: "Power Unknow error"},
+		{Code: "hashboard_not_found", Severity: "critical", Component: "hashboard", Board: "1"},
+		{Code: "whatsminer:9999", Severity: "warning", Component: "other", Raw: `a "quoted"` + "\nline"},
+	}
+	tests := []struct {
+		name     string
+		probe    collector.Probe
+		want     []string
+		wantNone []string
+	}{
+		{
+			name: "faults and serials",
+			probe: collector.Probe{Up: true, Snapshot: &miner.Snapshot{Model: "m", Faults: faults, Boards: []miner.Board{
+				{Index: 0, Name: "0", Present: true, Serial: "BKM3CSE1404807K42757"},
+				{Index: 1, Name: "1", Present: false, Serial: "GONE"},
+				{Index: 2, Name: "2", Present: true},
+			}}},
+			want: []string{
+				`cgminer_fault{board="",code="psu_fault",component="psu",severity="critical"} 1`,
+				`cgminer_fault{board="1",code="hashboard_not_found",component="hashboard",severity="critical"} 1`,
+				`cgminer_fault{board="",code="whatsminer:9999",component="other",severity="warning"} 1`,
+				`cgminer_board_info{board="0",serial="BKM3CSE1404807K42757"} 1`,
+			},
+			wantNone: []string{"whatsminer:264", "xfer", "quoted", "GONE", `cgminer_board_info{board="2"`},
+		},
+		{
+			name:     "no faults, no serials: no series",
+			probe:    collector.Probe{Up: true, Snapshot: &miner.Snapshot{Model: "m", Boards: []miner.Board{{Name: "0", Present: true}}}},
+			wantNone: []string{"cgminer_fault", "cgminer_board_info"},
+		},
+		{
+			name:     "a failed probe exports no fault",
+			probe:    collector.Probe{Reason: "timeout", Snapshot: &miner.Snapshot{Faults: faults}},
+			wantNone: []string{"cgminer_fault"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := both(t, &tc.probe)
+			for _, w := range tc.want {
+				if !strings.Contains(out, w+"\n") {
+					t.Errorf("missing %s in\n%s", w, out)
+				}
+			}
+			if n := strings.Count(out, `cgminer_fault{board="",code="psu_fault"`); n > 1 {
+				t.Errorf("psu_fault %d times", n)
+			}
+			for _, w := range tc.wantNone {
+				for _, line := range strings.Split(out, "\n") {
+					if !strings.HasPrefix(line, "#") && strings.Contains(line, w) {
+						t.Errorf("unexpected %s", line)
+					}
+				}
+			}
+		})
+	}
+}

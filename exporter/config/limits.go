@@ -19,6 +19,7 @@ type Limits struct {
 	Pools         int `yaml:"pools"`           // pools (16)
 	Devices       int `yaml:"devices"`         // devs entries (32)
 	LabelLength   int `yaml:"label_length"`    // bytes of one label value (128)
+	Faults        int `yaml:"faults"`          // firmware fault codes (32)
 }
 
 // ReadLimits converts the module's limits for the dialect package.
@@ -26,7 +27,7 @@ func (m *Module) ReadLimits() miner.Limits {
 	l := m.Limits
 	return miner.Limits{
 		Boards: l.Boards, ChipsPerBoard: l.ChipsPerBoard, Fans: l.Fans, BoardSensors: l.BoardSensors,
-		Sensors: l.Sensors, Pools: l.Pools, Devices: l.Devices, LabelBytes: l.LabelLength,
+		Sensors: l.Sensors, Pools: l.Pools, Devices: l.Devices, LabelBytes: l.LabelLength, Faults: l.Faults,
 	}.OrDefault()
 }
 
@@ -49,6 +50,7 @@ func (l *Limits) fields() []struct {
 		{"pools", &l.Pools, d.Pools, m.Pools},
 		{"devices", &l.Devices, d.Devices, m.Devices},
 		{"label_length", &l.LabelLength, d.LabelBytes, m.LabelBytes},
+		{"faults", &l.Faults, d.Faults, m.Faults},
 	}
 }
 

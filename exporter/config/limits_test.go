@@ -25,14 +25,16 @@ func TestModuleLimits(t *testing.T) {
 		{
 			name: "every key",
 			yml: "modules: {default: {limits: {boards: 1, chips_per_board: 2, fans: 3, board_sensors: 4, sensors: 5, " +
-				"pools: 6, devices: 7, label_length: 8}}}",
-			want: miner.Limits{Boards: 1, ChipsPerBoard: 2, Fans: 3, BoardSensors: 4, Sensors: 5, Pools: 6, Devices: 7, LabelBytes: 8},
+				"pools: 6, devices: 7, label_length: 8, faults: 9}}}",
+			want: miner.Limits{Boards: 1, ChipsPerBoard: 2, Fans: 3, BoardSensors: 4, Sensors: 5, Pools: 6, Devices: 7, LabelBytes: 8, Faults: 9},
 		},
 		{name: "unknown key", yml: "modules: {default: {limits: {boardz: 3}}}", wantErr: "boardz"},
 		{name: "negative", yml: "modules: {default: {limits: {fans: -1}}}", wantErr: "fans -1 out of range"},
 		{name: "above the ceiling", yml: "modules: {default: {limits: {boards: 100000}}}", wantErr: "boards 100000 out of range (1 to 256)"},
 		{name: "label length above the ceiling", yml: "modules: {default: {limits: {label_length: 1025}}}", wantErr: "label_length"},
 		{name: "devices above the ceiling", yml: "modules: {default: {limits: {devices: 1025}}}", wantErr: "devices"},
+		{name: "faults above the ceiling", yml: "modules: {default: {limits: {faults: 257}}}", wantErr: "faults 257 out of range (1 to 256)"},
+		{name: "faults zero is the default", yml: "modules: {default: {limits: {faults: 0}}}", want: miner.DefaultLimits},
 		{name: "more boards expected than read", yml: "modules: {default: {expect: {boards: 20}}}", wantErr: "expect.boards 20 above limits.boards 16"},
 		{name: "more fans expected than read", yml: "modules: {default: {expect: {fans: 4}, limits: {fans: 2}}}", wantErr: "expect.fans"},
 		{name: "more chips expected than plausible", yml: "modules: {default: {expect: {chips_per_board: 126}, limits: {chips_per_board: 100}}}", wantErr: "expect.chips_per_board"},

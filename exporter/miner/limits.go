@@ -30,17 +30,22 @@ type Limits struct {
 	// LabelBytes caps one label value (model, version, pool URL and worker, device ID, …), cut on
 	// a rune boundary. Pool URLs and workers are far shorter than 128 bytes.
 	LabelBytes int
+	// Faults caps the firmware fault codes of one probe (cgminer_fault series). A broken
+	// Whatsminer lists a handful; a PSU in trouble about five.
+	Faults int
 }
 
 // DefaultLimits are the limits of a module that sets none.
 var DefaultLimits = Limits{
 	Boards: 16, ChipsPerBoard: 10000, Fans: 16, BoardSensors: 8, Sensors: 16, Pools: 16, Devices: 32, LabelBytes: 128,
+	Faults: 32,
 }
 
 // MaxLimits are the highest limits a module may set: beyond them a probe could again be made to
 // allocate and export without bound.
 var MaxLimits = Limits{
 	Boards: 256, ChipsPerBoard: 100000, Fans: 256, BoardSensors: 64, Sensors: 256, Pools: 256, Devices: 1024, LabelBytes: 1024,
+	Faults: 256,
 }
 
 // OrDefault fills each zero limit from DefaultLimits and lowers each one above MaxLimits to it.
@@ -62,6 +67,7 @@ func (l Limits) OrDefault() Limits {
 	fix(&l.Pools, d.Pools, m.Pools)
 	fix(&l.Devices, d.Devices, m.Devices)
 	fix(&l.LabelBytes, d.LabelBytes, m.LabelBytes)
+	fix(&l.Faults, d.Faults, m.Faults)
 	return l
 }
 
@@ -76,6 +82,7 @@ const (
 	CutLabelValue   = "label_value"
 	// CutFields: a packed string (Avalon's MM ID) held more Key[value] fields than are read.
 	CutFields = "fields"
+	CutFaults = "faults"
 )
 
 // The kinds of reading Sanitize drops when implausible, as cgminer_probe_dropped_readings's
@@ -152,6 +159,7 @@ func (s *Snapshot) Sanitize(l Limits) {
 		b.ChipsFailed = s.within(b.ChipsFailed, 0, float64(l.ChipsPerBoard), DropChips)
 		b.HardwareErrors = s.within(b.HardwareErrors, 0, maxFiniteDouble, DropCounter)
 		b.Temperatures = s.temperatures(b.Temperatures, l.BoardSensors, CutBoardSensors, l.LabelBytes)
+		b.Serial = s.label(b.Serial, l.LabelBytes)
 	}
 	s.Temperatures = s.temperatures(s.Temperatures, l.Sensors, CutSensors, l.LabelBytes)
 
@@ -199,6 +207,68 @@ func (s *Snapshot) Sanitize(l Limits) {
 	for _, str := range []*string{&s.Model, &s.Firmware, &s.Software, &s.SoftwareVersion, &s.APIVersion, &s.Serial, &s.MAC} {
 		*str = s.label(*str, l.LabelBytes)
 	}
+	s.faults(l)
+}
+
+var (
+	severities = map[string]bool{SeverityCritical: true, SeverityWarning: true, SeverityInfo: true}
+	components = map[string]bool{ComponentFan: true, ComponentPSU: true, ComponentHashboard: true,
+		ComponentTemperature: true, ComponentNetwork: true, ComponentPool: true, ComponentControlBoard: true,
+		ComponentFirmware: true, ComponentOther: true}
+)
+
+// faults keeps at most l.Faults distinct faults (by their labels), in the order the firmware
+// listed them: severity and component outside their lists become warning and other, an empty
+// code is dropped, labels are cut to LabelBytes and the texts to MaxFaultText.
+func (s *Snapshot) faults(l Limits) {
+	if len(s.Faults) == 0 {
+		s.Faults = nil
+		return
+	}
+	out := s.Faults[:0]
+	seen := make(map[Fault]bool, min(len(s.Faults), l.Faults))
+	for _, f := range s.Faults {
+		if !severities[f.Severity] {
+			f.Severity = SeverityWarning
+		}
+		if !components[f.Component] {
+			f.Component = ComponentOther
+		}
+		f.Code = s.label(f.Code, l.LabelBytes)
+		if f.Code == "" {
+			continue
+		}
+		f.Board = s.label(f.Board, l.LabelBytes)
+		f.Vendor, f.Raw = text(f.Vendor, MaxFaultText), text(f.Raw, MaxFaultText)
+		key := Fault{Code: f.Code, Severity: f.Severity, Component: f.Component, Board: f.Board}
+		if seen[key] {
+			continue
+		}
+		if len(out) == l.Faults {
+			s.Truncate(CutFaults)
+			break
+		}
+		seen[key] = true
+		out = append(out, f)
+	}
+	s.Faults = out
+}
+
+// text makes v valid UTF-8 of at most max bytes, cut on a rune boundary, without counting a cut
+// (texts are not labels).
+func text(v string, max int) string {
+	if len(v) <= max && utf8.ValidString(v) {
+		return v
+	}
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) <= max {
+		return v
+	}
+	i := max
+	for i > 0 && !utf8.RuneStart(v[i]) {
+		i--
+	}
+	return strings.Clone(v[:i])
 }
 
 // within returns f when it is absent or in [lo, hi]; otherwise (NaN included) absent, counted.

@@ -182,8 +182,84 @@ func TestLimitsOrDefault(t *testing.T) {
 		t.Errorf("zero limits: %+v", got)
 	}
 	huge := Limits{Boards: 1 << 30, ChipsPerBoard: 1 << 30, Fans: 1 << 30, BoardSensors: 1 << 30, Sensors: 1 << 30,
-		Pools: 1 << 30, Devices: 1 << 30, LabelBytes: 1 << 30}
+		Pools: 1 << 30, Devices: 1 << 30, LabelBytes: 1 << 30, Faults: 1 << 30}
 	if got := huge.OrDefault(); got != MaxLimits {
 		t.Errorf("limits above the ceiling: %+v", got)
+	}
+}
+
+// Faults: distinct by their labels, at most limits.faults of them (the cut named), severity and
+// component only from their lists, codes and boards cut like labels, texts cut without counting.
+func TestSanitizeFaults(t *testing.T) {
+	many := func(n int) []Fault {
+		out := make([]Fault, n)
+		for i := range out {
+			out[i] = Fault{Code: "whatsminer:" + strings.Repeat("9", i%7+1) + string(rune('a'+i%26)) + strings.Repeat("x", i/26),
+				Severity: SeverityWarning, Component: ComponentOther}
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		lim       Limits
+		in        []Fault
+		want      []Fault
+		truncated []string
+	}{
+		{name: "none", in: nil, want: nil},
+		{name: "empty list becomes nil", in: []Fault{}, want: nil},
+		{
+			name: "kept as listed",
+			in: []Fault{{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Vendor: "whatsminer:264", Raw: "Power xfer error"},
+				{Code: "hashboard_not_found", Severity: SeverityCritical, Component: ComponentHashboard, Board: "1"}},
+			want: []Fault{{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Vendor: "whatsminer:264", Raw: "Power xfer error"},
+				{Code: "hashboard_not_found", Severity: SeverityCritical, Component: ComponentHashboard, Board: "1"}},
+		},
+		{
+			name: "the same labels twice are one fault; another board is another",
+			in: []Fault{{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Vendor: "whatsminer:265"},
+				{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Vendor: "whatsminer:266"},
+				{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Board: "2"}},
+			want: []Fault{{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Vendor: "whatsminer:265"},
+				{Code: "psu_fault", Severity: SeverityCritical, Component: ComponentPSU, Board: "2"}},
+		},
+		{
+			name: "unknown severity and component, empty code",
+			in: []Fault{{Code: "x", Severity: "PANIC", Component: "flux_capacitor"}, {Code: "", Severity: SeverityInfo, Component: ComponentFan},
+				{Code: "y", Severity: "", Component: ""}},
+			want: []Fault{{Code: "x", Severity: SeverityWarning, Component: ComponentOther},
+				{Code: "y", Severity: SeverityWarning, Component: ComponentOther}},
+		},
+		{
+			name: "long and broken labels cut, texts cut quietly",
+			in: []Fault{{Code: strings.Repeat("c", 300), Severity: SeverityInfo, Component: ComponentFirmware, Board: "b\xff",
+				Vendor: strings.Repeat("v", 1000), Raw: strings.Repeat("é", 1000)}},
+			want: []Fault{{Code: strings.Repeat("c", 128), Severity: SeverityInfo, Component: ComponentFirmware, Board: "b\uFFFD",
+				Vendor: strings.Repeat("v", MaxFaultText), Raw: strings.Repeat("é", MaxFaultText/2)}},
+			truncated: []string{CutLabelValue},
+		},
+		{name: "at most limits.faults", in: many(500), want: many(500)[:32], truncated: []string{CutFaults}},
+		{name: "a module's lower limit", lim: Limits{Faults: 3}, in: many(10), want: many(10)[:3], truncated: []string{CutFaults}},
+		{name: "exactly the limit is no cut", lim: Limits{Faults: 10}, in: many(10), want: many(10)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Snapshot{Faults: tc.in}
+			s.Sanitize(tc.lim)
+			if !reflect.DeepEqual(s.Faults, tc.want) {
+				t.Errorf("faults\n got %+v\nwant %+v", s.Faults, tc.want)
+			}
+			if !reflect.DeepEqual(s.Truncated, tc.truncated) {
+				t.Errorf("truncated %v, want %v", s.Truncated, tc.truncated)
+			}
+		})
+	}
+}
+
+func TestSanitizeBoardSerial(t *testing.T) {
+	s := Snapshot{Boards: []Board{{Present: true, Serial: strings.Repeat("S", 200)}, {Present: true, Serial: "BKM3CSE1404807K42757"}}}
+	s.Sanitize(DefaultLimits)
+	if len(s.Boards[0].Serial) != 128 || s.Boards[1].Serial != "BKM3CSE1404807K42757" {
+		t.Errorf("serials %q, %q", s.Boards[0].Serial, s.Boards[1].Serial)
 	}
 }

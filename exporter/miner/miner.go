@@ -74,6 +74,10 @@ type Snapshot struct {
 	// 0 when it says it is not, absent when the firmware does not say.
 	Sleeping F
 
+	// Faults are the firmware's own fault and warning codes, normalised where the dialect's
+	// table knows the code (exporter/dialect/faults.go), one entry per distinct fault.
+	Faults []Fault
+
 	// Truncated names, sorted, what a limit cut short (boards, fans, pools, …; see Limits);
 	// nil when nothing was. Dropped counts by kind the readings Sanitize left out as implausible.
 	Truncated []string
@@ -95,6 +99,9 @@ type Board struct {
 	ChipsFailed     F
 	HardwareErrors  F
 	Temperatures    []Temperature
+	// Serial is the board's own serial number where the firmware reports one (Whatsminer's
+	// pcbsnN); "" otherwise.
+	Serial string
 }
 
 // Label is the board's `board` label value: its Name, or its Index in a snapshot no dialect made.
@@ -104,6 +111,47 @@ func (b Board) Label() string {
 	}
 	return strconv.Itoa(b.Index)
 }
+
+// Fault is one fault or warning the firmware reports about itself. Code, Severity, Component
+// and Board are the cgminer_fault labels.
+type Fault struct {
+	// Code is the fault's class where the normalisation table has one ("psu_fault",
+	// "hashboard_not_found", …), else the vendor's own code as "<vendor>:<code>".
+	Code string
+	// Severity is critical, warning or info (Sanitize makes anything else warning).
+	Severity string
+	// Component is the part the fault concerns: fan, psu, hashboard, temperature, network,
+	// pool, control_board, firmware or other (Sanitize makes anything else other).
+	Component string
+	// Board names the hashboard the fault concerns as the board label does; "" when it
+	// concerns the miner.
+	Board string
+	// Vendor is the firmware's own code ("whatsminer:531", "luxos:BOARD_NOT_DETECTED"), kept for
+	// debug output; Raw is the firmware's text about it, cut to MaxFaultText bytes. Neither is a
+	// label.
+	Vendor string
+	Raw    string
+}
+
+// The severities and components of a Fault.
+const (
+	SeverityCritical = "critical"
+	SeverityWarning  = "warning"
+	SeverityInfo     = "info"
+
+	ComponentFan          = "fan"
+	ComponentPSU          = "psu"
+	ComponentHashboard    = "hashboard"
+	ComponentTemperature  = "temperature"
+	ComponentNetwork      = "network"
+	ComponentPool         = "pool"
+	ComponentControlBoard = "control_board"
+	ComponentFirmware     = "firmware"
+	ComponentOther        = "other"
+)
+
+// MaxFaultText bounds a Fault's Raw text and Vendor code.
+const MaxFaultText = 256
 
 // Temperature is one sensor reading in celsius.
 type Temperature struct {
