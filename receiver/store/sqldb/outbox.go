@@ -48,8 +48,8 @@ func (x *Tx) Enqueue(ctx context.Context, msgs []store.Message) error {
 	for _, m := range msgs {
 		var id int64
 		err := x.queryRow(ctx, `INSERT INTO outbox (task_id, recipient, channel, address, step, fields, text, created_at, attempts,
-next_at, sent_at, gave_up, last_error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,$9,0,$10,$11) RETURNING id`,
-			m.TaskID, m.To, m.Channel, m.Address, m.Step, js(m.Fields), m.Text, us(m.CreatedAt), us(m.CreatedAt),
+next_at, sent_at, gave_up, last_error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,0,$11,$12) RETURNING id`,
+			m.TaskID, m.To, m.Channel, m.Address, m.Step, js(m.Fields), m.Text, us(m.CreatedAt), b2i(m.GaveUp), us(m.CreatedAt),
 			b2i(m.GaveUp), errText(m.LastError)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("enqueue: %w", err)

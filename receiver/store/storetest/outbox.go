@@ -127,7 +127,7 @@ func testDeliveries(t *testing.T, s store.Store) {
 	if err != nil || len(ds) != 3 {
 		t.Fatalf("deliveries %+v %v", ds, err)
 	}
-	if ds[0].To != "carol" || !ds[0].GaveUp || len(ds[0].Tries) != 1 || ds[0].Tries[0].Result != store.AttemptGaveUp || ds[0].Tries[0].Error != "carol: no email" {
+	if ds[0].To != "carol" || !ds[0].GaveUp || ds[0].Attempts != 1 || len(ds[0].Tries) != 1 || ds[0].Tries[0].Result != store.AttemptGaveUp || ds[0].Tries[0].Error != "carol: no email" {
 		t.Fatalf("no-address delivery %+v", ds[0])
 	}
 	if tr := ds[2].Tries; ds[2].Channel != "telegram" || len(tr) != 2 || tr[0].Result != store.AttemptFailed || tr[1].Result != store.AttemptGaveUp ||
