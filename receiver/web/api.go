@@ -48,6 +48,8 @@ type taskJSON struct {
 	// stopped"); MachineInfo what the monitoring says the machine is (api_evidence.go).
 	Headline    string       `json:"headline,omitempty"`
 	MachineInfo *machineJSON `json:"machine_info,omitempty"`
+	// Undeliverable counts the task's notifications that could not be delivered.
+	Undeliverable int `json:"undeliverable_notifications"`
 }
 
 type problemJSON struct {
@@ -103,6 +105,8 @@ type taskDetailJSON struct {
 	NextProblemsOffset int   `json:"next_problems_offset,omitempty"`
 	// Snapshot is the evidence snapshot (absent when the task has none).
 	Snapshot *snapshotJSON `json:"snapshot,omitempty"`
+	// Notifications are the task's last deliveries with their attempts (notifications.go).
+	Notifications []deliveryJSON `json:"notifications"`
 }
 
 func detailJSON(d store.Detail, q store.DetailQuery) taskDetailJSON {
@@ -156,6 +160,7 @@ func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 	for i, t := range ts {
 		out[i] = toJSON(t)
 		out[i].Headline = views[t.ID].Headline
+		out[i].Undeliverable = views[t.ID].Undeliverable
 		if !t.Fleet {
 			out[i].MachineInfo = machineOf(t, facts[t.ID], cfg.LocationLabels)
 		}
@@ -234,6 +239,17 @@ func (s *Server) apiGet(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		j.Snapshot = snapshotOf(sn)
 	}
+	undelivered, err := s.o.Store.Undeliverable(r.Context(), []int64{id})
+	if err != nil {
+		s.storeError(w, "detail", err)
+		return
+	}
+	ds, err := s.o.Store.Deliveries(r.Context(), id, pageDeliveries)
+	if err != nil {
+		s.storeError(w, "detail", err)
+		return
+	}
+	j.Undeliverable, j.Notifications = undelivered[id], deliveriesJSON(ds)
 	s.writeBoundedJSON(w, j, "ask for fewer problems or events (problems_limit, events_limit)")
 }
 

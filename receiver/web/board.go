@@ -77,6 +77,7 @@ var funcs = map[string]any{
 		}
 		return truncate(strings.Join(parts, " › "), pageValue)
 	},
+	"undeliverable": undeliverableText,
 	"labels": func(m map[string]string) string {
 		keys := make([]string, 0, len(m))
 		for k := range m {

@@ -19,6 +19,7 @@ type taskPage struct {
 	People                                []string
 	View                                  view
 	Snapshot                              *snapshotView
+	Deliveries                            []deliveryView // the last notifications (notifications.go)
 }
 
 // taskPage is GET /tasks/{id}: the task with its problems, labels, history and links; the first
@@ -54,6 +55,16 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.View = s.viewOf(cfg, d.Task, facts[id], d.Problems, p.Now)
+	undelivered, err := s.o.Store.Undeliverable(r.Context(), []int64{id})
+	if err == nil {
+		p.View.Undeliverable = undelivered[id]
+		p.Deliveries, err = s.deliveries(r.Context(), id)
+	}
+	if err != nil {
+		s.o.Metrics.StoreErrors.WithLabelValues("detail").Inc()
+		s.errorPage(w, r, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
 	p.Title = "#" + r.PathValue("id") + " " + p.View.Headline
 	sn, ok, err := s.o.Store.Snapshot(r.Context(), id)
 	if err != nil {

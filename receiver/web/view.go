@@ -33,6 +33,8 @@ type view struct {
 	Runbook    string // the worst firing problem's runbook_url, when it is a web link
 	Opened     string // local time the task (re)opened
 	Verify     string // "first check in 1m20s; decided within 13m" on verifying tasks
+	// Undeliverable counts the task's notifications that could not be delivered (notifications.go).
+	Undeliverable int
 }
 
 // group is one row of "why": a part and what is wrong with it.
@@ -149,10 +151,16 @@ func (s *Server) views(ctx context.Context, cfg *config.Config, ts []task.Task) 
 	if err != nil {
 		return nil, err
 	}
+	undelivered, err := s.o.Store.Undeliverable(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	now := s.o.Now()
 	out := make(map[int64]view, len(ts))
 	for _, t := range ts {
-		out[t.ID] = s.viewOf(cfg, t, facts[t.ID], heads[t.ID], now)
+		v := s.viewOf(cfg, t, facts[t.ID], heads[t.ID], now)
+		v.Undeliverable = undelivered[t.ID]
+		out[t.ID] = v
 	}
 	return out, nil
 }
