@@ -57,10 +57,14 @@ type FactsReader interface {
 type Sender struct {
 	Outbox Outbox
 	// Facts, when set, adds the machines' model, firmware and serial to the messages.
-	Facts  FactsReader
-	Config func() *config.Config
-	Now    func() time.Time
-	Logger *slog.Logger
+	Facts FactsReader
+	// FactsWait holds a delivery back for at most this long after it was written while its
+	// machine's facts were never asked yet (a new task: the facts loop asks Prometheus within
+	// seconds), so that the first message names the model too. 0: no wait.
+	FactsWait time.Duration
+	Config    func() *config.Config
+	Now       func() time.Time
+	Logger    *slog.Logger
 	// Batch is how many due deliveries one pass reads; default 100.
 	Batch int
 
@@ -150,7 +154,12 @@ func (s *Sender) Once(ctx context.Context) (int, error) {
 	facts := s.facts(ctx, msgs)
 	byChannel := map[string][]store.Message{}
 	var order []string
+	handled := 0
 	for _, m := range msgs {
+		if s.waitForFacts(m, facts, now) {
+			continue // the next pass sends it, with the model or without once FactsWait is over
+		}
+		handled++
 		name := channelOf(m, cfg)
 		if _, ok := byChannel[name]; !ok {
 			order = append(order, name)
@@ -172,7 +181,14 @@ func (s *Sender) Once(ctx context.Context) (int, error) {
 		}()
 	}
 	wg.Wait()
-	return len(msgs), errors.Join(errs...)
+	return handled, errors.Join(errs...)
+}
+
+func (s *Sender) waitForFacts(m store.Message, facts map[int64]task.Facts, now time.Time) bool {
+	if s.Facts == nil || s.FactsWait <= 0 || m.TaskID <= 0 || m.Attempts > 0 || m.Fields["fleet"] == "true" {
+		return false
+	}
+	return facts[m.TaskID].AskedAt.IsZero() && now.Sub(m.CreatedAt) < s.FactsWait
 }
 
 func (s *Sender) facts(ctx context.Context, msgs []store.Message) map[int64]task.Facts {

@@ -479,3 +479,41 @@ func TestTruncateAndBackoff(t *testing.T) {
 		t.Fatalf("backoff %s %s %s", Backoff(1), Backoff(2), Backoff(30))
 	}
 }
+
+// A new task's first message waits (at most FactsWait) for the machine's facts, so that it names
+// the model.
+func TestSenderWaitsBrieflyForTheModel(t *testing.T) {
+	e := newEnv(t, "", false)
+	e.s.FactsWait = 15 * time.Second
+	ctx := context.Background()
+	var ids []int64
+	for _, m := range []string{"10.1.0.7", "10.1.0.8"} {
+		tk := &task.Task{Machine: m, State: task.Open, CreatedAt: t0, UpdatedAt: t0, OpenedAt: t0}
+		err := e.st.InTx(ctx, func(tx store.Tx) error {
+			if err := tx.CreateTask(ctx, tk); err != nil {
+				return err
+			}
+			return tx.WantEvidence(ctx, tk.ID, nil, t0)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+		e.enqueue(t, store.Message{TaskID: tk.ID, To: "alice", Channel: "telegram", Address: "111", Text: "New repair task", CreatedAt: t0,
+			Fields: map[string]string{"ip": m}})
+	}
+	if n := e.once(t); n != 0 || len(e.tg.calls()) != 0 {
+		t.Fatalf("sent before the facts: %d", n)
+	}
+	if err := e.st.SaveFacts(ctx, ids[0], task.Facts{Model: "Antminer S19j Pro", AskedAt: t0.Add(2 * time.Second)}, t0.Add(time.Hour), ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(3 * time.Second)
+	if n := e.once(t); n != 1 || !strings.Contains(e.tg.calls()[0]["text"].(string), "Antminer S19j Pro (10.1.0.7)") {
+		t.Fatalf("handled %d: %v", n, e.tg.calls())
+	}
+	e.clk.Add(12 * time.Second) // FactsWait over: the other goes without the model
+	if n := e.once(t); n != 1 || !strings.Contains(e.tg.calls()[1]["text"].(string), "Miner (10.1.0.8)") {
+		t.Fatalf("handled %d: %v", n, e.tg.calls())
+	}
+}
