@@ -341,3 +341,24 @@ func TestReplanAfterRestartAndReload(t *testing.T) {
 		t.Fatalf("not escalated after the reload shortened the timeout: %+v", d.Task)
 	}
 }
+
+// A task whose stored escalate_at is stale (due by it, not by the rules) is planned again rather
+// than left on the due list, where it would take a place on every sweep's page.
+func TestStaleEscalationPlanIsRenewed(t *testing.T) {
+	e := newLadderEnv(t, "")
+	e.deliver(fan)
+	e.sweep() // plans under this configuration
+	if _, err := e.st.(*sqldb.DB).SQL().ExecContext(e.ctx, `UPDATE tasks SET escalate_at = $1`, t0.Add(-time.Hour).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.sweep(); n != 1 {
+		t.Fatalf("sweep changed %d tasks, want the one planned again", n)
+	}
+	d := e.only()
+	if d.Task.Escalations != 0 || !d.Task.EscalateAt.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("%+v", d.Task)
+	}
+	if n := e.sweep(); n != 0 {
+		t.Fatalf("still due: %d", n)
+	}
+}

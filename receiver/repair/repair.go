@@ -574,6 +574,11 @@ func (s *Service) sweepTasks(ctx context.Context, cfg *config.Config, due []task
 				c, changed = gc, true
 			} else if why := task.EscalationDue(t, cfg.Policy(), now); why != "" {
 				c, changed = task.Escalate(t, cfg.Policy(), cfg.Team(t.Team), why, now), true
+			} else if next := task.NextEscalation(t, cfg.Policy()); !next.Equal(t.EscalateAt) {
+				// Planned under other rules (a task the query saw before a change): plan it again,
+				// so that it leaves the due list and the page after it is read.
+				t.EscalateAt, changed = next, true
+				return tx.UpdateTask(ctx, t)
 			}
 			if !changed {
 				return nil
