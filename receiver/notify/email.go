@@ -75,7 +75,7 @@ func (e *Email) Send(ctx context.Context, m Message) error {
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	c, err := smtp.NewClient(conn, host)
+	c, err := smtp.NewClient(&boundedConn{Conn: conn, left: maxSMTPRead}, host)
 	if err != nil {
 		conn.Close()
 		return smtpErr("greeting", err)
@@ -180,4 +180,28 @@ func (e *Email) compose(m Message) []byte {
 	_, _ = qp.Write([]byte(m.Text + "\n"))
 	_ = qp.Close()
 	return b.Bytes()
+}
+
+// maxSMTPRead bounds what one delivery reads from the server (net/textproto reads a reply line of
+// any length): a dialogue is a few kilobytes.
+const maxSMTPRead = 1 << 20
+
+// boundedConn fails reads past its budget.
+type boundedConn struct {
+	net.Conn
+	left int
+}
+
+var errSMTPTooLong = errors.New("the server sent more than 1 MiB")
+
+func (b *boundedConn) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errSMTPTooLong
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.Conn.Read(p)
+	b.left -= n
+	return n, err
 }

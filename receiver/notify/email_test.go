@@ -3,6 +3,7 @@ package notify
 import (
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -157,5 +158,33 @@ func TestSMTPErrorClasses(t *testing.T) {
 		if errors.Is(err, ErrPermanent) != tc.permanent {
 			t.Errorf("%d: permanent %v, want %v", tc.code, errors.Is(err, ErrPermanent), tc.permanent)
 		}
+	}
+}
+
+// A server that greets with an endless line is cut off at the read budget, not read into memory.
+func TestEmailEndlessReplyIsBounded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("220 "))
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for range 64 { // 4 MiB without a line end
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	e := &Email{Smarthost: l.Addr().String(), From: "repair@farm.example", Hello: "localhost", Timeout: 10 * time.Second}
+	err = e.Send(ctxT(t), sampleMessage("carol", "carol@farm.example"))
+	if err == nil || !strings.Contains(err.Error(), "more than 1 MiB") {
+		t.Fatalf("endless greeting: %v", err)
 	}
 }
