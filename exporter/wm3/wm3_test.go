@@ -231,7 +231,9 @@ func TestHostileFraming(t *testing.T) {
 		{"the reply to another command", func(c net.Conn) {
 			c.Write(frame([]byte(`{"code":0,"desc":"get.miner.status","msg":{"summary":{}}}`)))
 		}, cgminer.ReasonMalformed, nil},
-		{"no permission", func(c net.Conn) { c.Write(frame([]byte(`{"code":-4,"desc":"get.device.info","msg":"permission denied","when":1}`))) },
+		{"no permission", func(c net.Conn) {
+			c.Write(frame([]byte(`{"code":-4,"desc":"get.device.info","msg":"permission denied","when":1}`)))
+		},
 			cgminer.ReasonAPIError, func(t *testing.T, err error) {
 				var ae *wm3.APIError
 				if !errors.As(err, &ae) || ae.Code != -4 || ae.Msg != "permission denied" || !strings.Contains(err.Error(), "no permission") {
