@@ -21,6 +21,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
 	"github.com/minefarm/cgminer-stack/exporter/discovery"
+	"github.com/minefarm/cgminer-stack/exporter/inventory"
 	"github.com/minefarm/cgminer-stack/exporter/probe"
 	"github.com/minefarm/cgminer-stack/simulator/farm"
 )
@@ -152,7 +153,8 @@ modules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := probe.New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	prober := probe.NewProber(inventory.New(inventory.Options{}), map[string]probe.Reader{config.ProtocolCGMiner: probe.CGMiner(&cgminer.Client{})})
+	h := probe.New(func() *config.Config { return cfg }, prober, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		prometheus.NewRegistry(), probe.Options{})
 	return &simFarm{f: f, clock: clock, h: h}
 }
@@ -431,10 +433,15 @@ discovery:
 	if err != nil {
 		t.Fatal(err)
 	}
-	newDisc := func() *discovery.Discoverer {
-		return discovery.New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, state)
+	newDisc := func() (*discovery.Discoverer, *inventory.Inventory) {
+		inv := inventory.New(inventory.Options{File: state})
+		if err := inv.Load(); err != nil {
+			t.Fatal(err)
+		}
+		prober := probe.NewProber(inv, map[string]probe.Reader{config.ProtocolCGMiner: probe.CGMiner(&cgminer.Client{})})
+		return discovery.New(func() *config.Config { return cfg }, prober, inv, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), inv
 	}
-	d := newDisc()
+	d, store := newDisc()
 	if err := d.Scan(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -463,8 +470,12 @@ discovery:
 	if err := d.Scan(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := store.Save(); err != nil { // the exporter's batched save, or the one at shutdown
+		t.Fatal(err)
+	}
+	restarted, _ := newDisc()
 	found := false
-	for _, e := range newDisc().Inventory() { // a restart: read back from the state file
+	for _, e := range restarted.Inventory() { // a restart: read back from the state file
 		if e.Address == off.Endpoint() {
 			found = true
 		}
@@ -472,7 +483,7 @@ discovery:
 	if !found {
 		t.Errorf("offline miner %s dropped from the inventory", off.Endpoint())
 	}
-	if n := len(newDisc().Inventory()); n != f.Len() {
+	if n := len(restarted.Inventory()); n != f.Len() {
 		t.Errorf("after a restart the inventory has %d miners, want %d", n, f.Len())
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
 	"github.com/minefarm/cgminer-stack/exporter/discovery"
+	"github.com/minefarm/cgminer-stack/exporter/inventory"
 	"github.com/minefarm/cgminer-stack/exporter/probe"
 )
 
@@ -126,6 +127,8 @@ func run() int {
 		debugRate     = app.Flag("probe.debug-rate", "debug=true probes per second, all clients together (429 beyond); 0 turns them off.").Default("1").Float64()
 		debugBurst    = app.Flag("probe.debug-burst", "debug=true probes allowed at once above --probe.debug-rate.").Default("5").Int()
 		stateFile     = app.Flag("discovery.state-file", "Where the discovery inventory persists across restarts (silent miners stay in /sd until forget_after); empty keeps it in memory only.").Default("").String()
+		saveInterval  = app.Flag("inventory.save-interval", "How often the inventory (--discovery.state-file) is written when something in it changed; also at shutdown, never per probe.").Default("1m").Duration()
+		maxRecords    = app.Flag("inventory.max-records", "Miners the inventory remembers at most (the stalest that discovery does not list make room).").Default("1048576").Int()
 		toolkitFlags  = kingpinflag.AddFlags(app, ":9154")
 	)
 	promslogConfig := &promslog.Config{}
@@ -139,6 +142,10 @@ func run() int {
 	logger := promslog.New(promslogConfig)
 	if !(*debugRate >= 0) || *debugBurst < 1 || *timeoutOffset < 0 || *timeoutOffset > time.Minute {
 		fmt.Fprintln(os.Stderr, "--probe.debug-rate must be ≥ 0, --probe.debug-burst ≥ 1, --probe.timeout-offset 0 to 1m")
+		return 2
+	}
+	if *saveInterval < time.Second || *maxRecords < 1 || *maxRecords > 1<<24 {
+		fmt.Fprintln(os.Stderr, "--inventory.save-interval must be at least 1s, --inventory.max-records 1 to 16777216")
 		return 2
 	}
 	if *debugRate == 0 {
@@ -159,10 +166,17 @@ func run() int {
 	}
 	logger.Info("starting cgminer_exporter", "version", version.Info(), "build_context", version.BuildContext())
 
-	client := &cgminer.Client{}
-	handler := probe.New(sc.Get, client, logger, reg, probe.Options{MaxConcurrent: *maxConcurrent, TimeoutOffset: *timeoutOffset,
+	// One memory per miner: the inventory, fed by discovery and probes alike through one Prober.
+	inv := inventory.New(inventory.Options{File: *stateFile, MaxRecords: *maxRecords, Logger: logger, Registerer: reg})
+	if err := inv.Load(); err != nil {
+		logger.Warn("inventory not loaded; starting empty", "file", *stateFile, "err", err)
+	}
+	prober := probe.NewProber(inv, map[string]probe.Reader{
+		config.ProtocolCGMiner: probe.CGMiner(&cgminer.Client{}),
+	})
+	handler := probe.New(sc.Get, prober, logger, reg, probe.Options{MaxConcurrent: *maxConcurrent, TimeoutOffset: *timeoutOffset,
 		DebugRate: *debugRate, DebugBurst: *debugBurst})
-	disc := discovery.New(sc.Get, client, logger, reg, *stateFile)
+	disc := discovery.New(sc.Get, prober, inv, logger, reg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -187,6 +201,7 @@ func run() int {
 		}
 	}()
 	go disc.Run(ctx)
+	go inv.Run(ctx, *saveInterval)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /probe", handler)
@@ -241,7 +256,9 @@ func run() int {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-		disc.Save()
+		if err := inv.Save(); err != nil {
+			logger.Error("cannot save the inventory", "err", err)
+		}
 	}
 	return 0
 }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -96,17 +95,14 @@ func classify(err error) Reason {
 	return ReasonDial
 }
 
-// Client talks to miners. The zero value is ready to use.
+// Client talks to miners. It keeps nothing about them between queries (what a miner's firmware
+// refuses is the caller's to remember: Result.JoinRefused), so one Client serves every probe and
+// scan at once. The zero value is ready to use.
 type Client struct {
 	// MaxReplyBytes caps one reply (DefaultMaxReplyBytes when 0).
 	MaxReplyBytes int
 	// Dial opens the TCP connection (a net.Dialer when nil).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
-
-	mu       sync.Mutex
-	noJoin   map[string]time.Time // targets whose firmware refused a joined request, until when
-	joinTTL  time.Duration
-	lastTrim time.Time
 }
 
 // Exchange is one request and its reply as it crossed the wire.
@@ -125,7 +121,8 @@ type Exchange struct {
 // Options shape a QueryAll.
 type Options struct {
 	// Join sends the joinable commands as one `a+b+c` request, falling back to separate requests
-	// when the firmware refuses joins (remembered per target for an hour).
+	// when the firmware refuses joins (Result.JoinRefused then says so; the caller decides how
+	// long to send that miner's commands one by one).
 	Join bool
 	// KeepRaw keeps each reply's bytes in the Exchange (for debug output).
 	KeepRaw bool
@@ -143,6 +140,9 @@ type Result struct {
 	Exchanges []Exchange
 	// Joined is true when a joined request was answered as one.
 	Joined bool
+	// JoinRefused is true when the miner answered a joined request but not as one (firmware that
+	// cannot join): its commands were then sent one by one.
+	JoinRefused bool
 }
 
 // Reply returns the successful reply to cmd, or nil.
@@ -192,7 +192,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 			single = append(single, cmd)
 		}
 	}
-	if len(joinable) > 1 && !c.joinRefused(addr) {
+	if len(joinable) > 1 {
 		names := make([]string, len(joinable))
 		for i, cmd := range joinable {
 			names[i] = cmd.name
@@ -219,7 +219,7 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 				}
 			}
 		} else {
-			c.refuseJoin(addr)
+			res.JoinRefused = true
 			missing = joinable
 		}
 		single = append(missing, single...)
@@ -489,41 +489,4 @@ func (s *frameScanner) feed(b []byte) bool {
 		}
 	}
 	return false
-}
-
-func (c *Client) joinRefused(addr string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	until, ok := c.noJoin[addr]
-	if !ok {
-		return false
-	}
-	if time.Now().After(until) {
-		delete(c.noJoin, addr)
-		return false
-	}
-	return true
-}
-
-func (c *Client) refuseJoin(addr string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.noJoin == nil {
-		c.noJoin = map[string]time.Time{}
-	}
-	ttl := c.joinTTL
-	if ttl == 0 {
-		ttl = time.Hour
-	}
-	now := time.Now()
-	c.noJoin[addr] = now.Add(ttl)
-	// Forget expired entries now and then, so the map stays the size of the refusing fleet.
-	if now.Sub(c.lastTrim) > ttl {
-		c.lastTrim = now
-		for a, until := range c.noJoin {
-			if now.After(until) {
-				delete(c.noJoin, a)
-			}
-		}
-	}
 }

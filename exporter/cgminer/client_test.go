@@ -282,7 +282,7 @@ func TestClientJoined(t *testing.T) {
 		}
 	})
 
-	t.Run("firmware that refuses joins: separate requests, remembered", func(t *testing.T) {
+	t.Run("firmware that refuses joins: separate requests, said in the result", func(t *testing.T) {
 		m := newFakeMiner(t, func(c net.Conn, req string) {
 			switch command(t, req) {
 			case "summary":
@@ -295,11 +295,16 @@ func TestClientJoined(t *testing.T) {
 		})
 		client := &Client{}
 		res := client.QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{Join: true})
-		if res.Err() != nil || res.Joined || res.Reply(Summary) == nil || res.Reply(Pools) == nil {
-			t.Fatalf("err %v joined %v replies %v", res.Err(), res.Joined, res.Replies)
+		if res.Err() != nil || res.Joined || !res.JoinRefused || res.Reply(Summary) == nil || res.Reply(Pools) == nil {
+			t.Fatalf("err %v joined %v join refused %v replies %v", res.Err(), res.Joined, res.JoinRefused, res.Replies)
+		}
+		// The client remembers nothing: the caller that knows the refusal asks without joining,
+		// and one that does not joins again.
+		if res := client.QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{}); res.JoinRefused || res.Err() != nil {
+			t.Errorf("without Join: join refused %v, err %v", res.JoinRefused, res.Err())
 		}
 		client.QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{Join: true})
-		want := []string{"summary+pools", "summary", "pools", "summary", "pools"}
+		want := []string{"summary+pools", "summary", "pools", "summary", "pools", "summary+pools", "summary", "pools"}
 		var got []string
 		for _, r := range m.seen() {
 			got = append(got, command(t, r))

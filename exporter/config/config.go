@@ -49,9 +49,33 @@ type Config struct {
 	FeePools map[string]*FeePool `yaml:"fee_pools,omitempty"`
 }
 
+// The protocols a module may speak (`protocol:`).
+const (
+	// ProtocolAuto picks the protocol per miner: what answered before (the inventory), else the
+	// cgminer API on the target's port, then Whatsminer API v3 on WhatsminerV3Port when the
+	// first was refused or is not the cgminer API.
+	ProtocolAuto = "auto"
+	// ProtocolCGMiner is the cgminer JSON API (TCP 4028) alone.
+	ProtocolCGMiner = "cgminer"
+	// ProtocolWhatsminerV3 is Whatsminer API v3 (TCP 4433) alone.
+	ProtocolWhatsminerV3 = "whatsminer-v3"
+)
+
+// Protocols lists the protocol names a module may give.
+var Protocols = []string{ProtocolAuto, ProtocolCGMiner, ProtocolWhatsminerV3}
+
+// Default ports of the protocols.
+const (
+	CGMinerPort      = 4028
+	WhatsminerV3Port = 4433
+)
+
 // Module is how to probe one kind of miner.
 type Module struct {
-	// Port is used when the target gives none.
+	// Protocol is what the module speaks (ProtocolAuto when unset).
+	Protocol string `yaml:"protocol"`
+	// Port is used when the target gives none (the protocol's default port when unset: 4433 for
+	// whatsminer-v3, else 4028).
 	Port int `yaml:"port"`
 	// Timeout caps a probe; Prometheus's scrape timeout (minus the offset) caps it further.
 	Timeout time.Duration `yaml:"timeout"`
@@ -86,6 +110,20 @@ type PoolPattern struct {
 	User *Regexp `yaml:"user,omitempty"`
 }
 
+// Ports are the ports a target of the module may name without allowed_ports: its port, and
+// under auto the Whatsminer API v3 port it falls back to.
+func (m *Module) Ports() []int {
+	if m.Protocol == ProtocolAuto && m.Port != WhatsminerV3Port {
+		return []int{m.Port, WhatsminerV3Port}
+	}
+	return []int{m.Port}
+}
+
+// Speaks reports whether the module may talk protocol to a miner (auto speaks every one).
+func (m *Module) Speaks(protocol string) bool {
+	return m.Protocol == ProtocolAuto || m.Protocol == protocol
+}
+
 // JoinCommands reports whether to join commands (default true).
 func (m *Module) JoinCommands() bool { return m.Join == nil || *m.Join }
 
@@ -113,8 +151,14 @@ func (m *Module) Expectations() dialect.Expect {
 }
 
 func (m *Module) setDefaults() {
+	if m.Protocol == "" {
+		m.Protocol = ProtocolAuto
+	}
 	if m.Port == 0 {
-		m.Port = 4028
+		m.Port = CGMinerPort
+		if m.Protocol == ProtocolWhatsminerV3 {
+			m.Port = WhatsminerV3Port
+		}
 	}
 	if m.Timeout == 0 {
 		m.Timeout = 10 * time.Second
@@ -126,6 +170,17 @@ func (m *Module) setDefaults() {
 }
 
 func (m *Module) validate(name string) error {
+	if !slices.Contains(Protocols, m.Protocol) {
+		return fmt.Errorf("module %q: unknown protocol %q (one of %s)", name, m.Protocol, strings.Join(Protocols, ", "))
+	}
+	if m.Protocol == ProtocolWhatsminerV3 {
+		if len(m.Commands) > 0 {
+			return fmt.Errorf("module %q: commands are cgminer API commands; protocol %s reads what the Whatsminer API v3 client asks", name, m.Protocol)
+		}
+		if f := m.Family(); f != nil && f != dialect.Whatsminer {
+			return fmt.Errorf("module %q: dialect %s cannot read Whatsminer API v3 (protocol %s)", name, f.Name, m.Protocol)
+		}
+	}
 	if m.Port < 1 || m.Port > 65535 {
 		return fmt.Errorf("module %q: port %d out of range", name, m.Port)
 	}
@@ -161,10 +216,11 @@ func (m *Module) validate(name string) error {
 // config that needs it (the simulated farm) lists it.
 var DefaultAllowed = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"}
 
-// PortAllowed reports whether a target of module m may name port: m's own port, or one that
+// PortAllowed reports whether a target of module m may name port, and whether a probe of m may
+// dial it: one of m's Ports (its port, and under auto the Whatsminer API v3 port), or one that
 // allowed_ports lists.
 func (c *Config) PortAllowed(m *Module, port int) bool {
-	return (m != nil && port == m.Port) || slices.Contains(c.AllowedPorts, port)
+	return (m != nil && slices.Contains(m.Ports(), port)) || slices.Contains(c.AllowedPorts, port)
 }
 
 // Allowed reports whether the exporter may contact addr.

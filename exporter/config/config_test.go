@@ -110,7 +110,25 @@ func TestTargetPolicy(t *testing.T) {
 			name:  "defaults: private ranges, no loopback, the module's port only",
 			yml:   "",
 			addrs: map[string]bool{"10.1.2.3": true, "172.20.0.1": true, "192.168.1.1": true, "100.64.0.9": true, "fd00::1": true, "127.0.0.1": false, "::1": false, "::ffff:127.0.0.1": false, "8.8.8.8": false},
-			ports: map[int]bool{4028: true, 4029: false, 22: false, 80: false},
+			ports: map[int]bool{4028: true, 4433: true, 4029: false, 22: false, 80: false},
+		},
+		{
+			name:  "protocol cgminer: the module's port alone, no Whatsminer API v3 fallback",
+			yml:   "modules: {default: {protocol: cgminer}}",
+			ports: map[int]bool{4028: true, 4433: false},
+		},
+		{
+			name:  "protocol whatsminer-v3: port 4433 by default",
+			yml:   "modules: {default: {protocol: whatsminer-v3}}",
+			ports: map[int]bool{4433: true, 4028: false},
+		},
+		{name: "unknown protocol", yml: "modules: {default: {protocol: ssh}}", wantErr: "unknown protocol"},
+		{name: "cgminer commands for Whatsminer API v3", yml: "modules: {default: {protocol: whatsminer-v3, commands: [summary]}}", wantErr: "commands"},
+		{name: "a cgminer dialect for Whatsminer API v3", yml: "modules: {default: {protocol: whatsminer-v3, dialect: antminer}}", wantErr: "dialect antminer"},
+		{
+			name:    "a whatsminer-v3 site on the cgminer port",
+			yml:     "modules: {default: {protocol: whatsminer-v3}}\ndiscovery: {sites: [{name: a, ranges: [10.0.0.0/24]}]}",
+			wantErr: "port 4028",
 		},
 		{
 			name:  "loopback only when listed",
@@ -126,7 +144,7 @@ func TestTargetPolicy(t *testing.T) {
 		{
 			name:  "a module's own port is always allowed",
 			yml:   "modules: {default: {port: 4111}}",
-			ports: map[int]bool{4111: true, 4028: false},
+			ports: map[int]bool{4111: true, 4433: true, 4028: false},
 		},
 		{name: "allow_hostnames", yml: "allow_hostnames: true", hostnames: true},
 		{name: "port 0", yml: "allowed_ports: [0]", wantErr: "allowed_ports"},

@@ -51,8 +51,7 @@ func BenchmarkSD(b *testing.B) {
 	d, _ := newDiscoverer(b, "allowed_targets: [127.0.0.0/8]\ndiscovery: {sites: [{name: a, ranges: [127.83.0.0/20], rack: {octet: 3}, slot: {octet: 4, modulo: 40, base: 1}}]}", "")
 	now := time.Now()
 	for i := range 4000 {
-		addr := fmt.Sprintf("127.83.%d.%d:4028", i/256, i%256)
-		d.inv[addr] = &Entry{Address: addr, Site: "a", Module: "default", FirstSeen: now, LastSeen: now}
+		d.add(fmt.Sprintf("127.83.%d.%d:4028", i/256, i%256), "a", "default", now)
 	}
 	for _, changed := range []bool{false, true} {
 		b.Run(map[bool]string{false: "cached", true: "rebuilt"}[changed], func(b *testing.B) {

@@ -1,19 +1,17 @@
-// Package discovery finds miners by scanning the configured IP ranges, keeps an inventory of
-// them (persisted to a file so a restart does not forget miners that are offline at the time),
-// and serves it to Prometheus as HTTP service discovery.
+// Package discovery finds miners by scanning the configured IP ranges and serves them to
+// Prometheus as HTTP service discovery. What it learns about each miner goes into the inventory
+// (exporter/inventory), the one memory of every miner that probes read and write too, persisted
+// there so a restart does not forget miners that are offline at the time; discovery only lists
+// the miners in /sd.
 package discovery
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,46 +20,35 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
-	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/exporter/inventory"
+	"github.com/minefarm/cgminer-stack/exporter/probe"
 )
 
-// Querier asks a miner commands; *cgminer.Client is the real one.
-type Querier interface {
-	QueryAll(ctx context.Context, addr string, cmds []cgminer.Command, o cgminer.Options) *cgminer.Result
+// Prober reads miners: *probe.Prober, which discovery shares with the probe handler, so a scan
+// identifies a miner exactly as a probe does and both keep what they learn in one inventory.
+type Prober interface {
+	Read(ctx context.Context, cfg *config.Config, target string, mod *config.Module, q probe.Query) *probe.Answer
 }
 
-// Entry is one miner in the inventory. Its position labels (row, rack, slot, name, asset_tag)
-// are not kept: /sd derives them from the config in force (rules and inventory file) each time
-// it is encoded, so a reload moves offline miners too.
-type Entry struct {
-	Address string            `json:"address"` // ip:port
-	Site    string            `json:"site"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	// MAC is the address the miner last reported (lower-case with colons), for an inventory
-	// that lists miners by MAC.
-	MAC       string    `json:"mac,omitempty"`
-	Model     string    `json:"model"`
-	Firmware  string    `json:"firmware"`
-	Family    string    `json:"family"`
-	Module    string    `json:"module"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-}
+// Entry is one miner /sd lists: the inventory's record of it. Its position labels (row, rack,
+// slot, name, asset_tag) are not kept: /sd derives them from the config in force (rules and
+// inventory file) each time it is encoded, so a reload moves offline miners too.
+type Entry = inventory.Record
 
 // Discoverer scans and serves /sd.
 type Discoverer struct {
-	cfg       func() *config.Config
-	client    Querier
-	logger    *slog.Logger
-	stateFile string
-	now       func() time.Time
+	cfg    func() *config.Config
+	prober Prober
+	inv    *inventory.Inventory
+	logger *slog.Logger
+	now    func() time.Time
 
-	mu  sync.RWMutex
-	inv map[string]*Entry
-	// gen counts changes to what /sd lists; sd is its encoding at sdGen under the config sdCfg.
+	// gen counts changes to /sd that are not the inventory's (tests); sd is the encoding at
+	// sdGen (gen plus the inventory's ListGen) under the config sdCfg.
 	gen       atomic.Uint64
 	sdMu      sync.Mutex
 	sd        []byte
@@ -69,9 +56,9 @@ type Discoverer struct {
 	sdCfg     *config.Config
 	conflicts string // the MACs more than one miner reports, as last logged
 	wake      chan struct{}
+	mu        sync.Mutex
 	lastScan  time.Time
 	scanMu    sync.Mutex
-	saveMu    sync.Mutex
 	scanned   prometheus.Counter
 	found     prometheus.Counter
 	miners    *prometheus.GaugeVec
@@ -79,11 +66,10 @@ type Discoverer struct {
 	completed prometheus.Gauge
 }
 
-// New builds a Discoverer and loads the inventory file when there is one.
-func New(cfg func() *config.Config, client Querier, logger *slog.Logger, reg prometheus.Registerer, stateFile string) *Discoverer {
+// New builds a Discoverer that reads miners with prober and keeps them in inv (the prober's).
+func New(cfg func() *config.Config, prober Prober, inv *inventory.Inventory, logger *slog.Logger, reg prometheus.Registerer) *Discoverer {
 	d := &Discoverer{
-		cfg: cfg, client: client, logger: logger, stateFile: stateFile, now: time.Now,
-		inv:  map[string]*Entry{},
+		cfg: cfg, prober: prober, inv: inv, logger: logger, now: time.Now,
 		wake: make(chan struct{}, 1),
 		scanned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cgminer_discovery_addresses_scanned_total", Help: "Addresses sent an identify request.",
@@ -103,9 +89,6 @@ func New(cfg func() *config.Config, client Querier, logger *slog.Logger, reg pro
 	}
 	if reg != nil {
 		reg.MustRegister(d.scanned, d.found, d.miners, d.duration, d.completed)
-	}
-	if err := d.load(); err != nil {
-		logger.Warn("discovery inventory not loaded; starting empty", "file", stateFile, "err", err)
 	}
 	return d
 }
@@ -143,8 +126,10 @@ type job struct {
 	site *config.Site
 }
 
-// Scan sends every address of every site an identify request, paced by the rate limit and bounded
-// by the concurrency limit, and updates the inventory.
+// Scan sends every address of every site the cheapest request of its module's protocols, paced
+// by the rate limit (each new connection takes a token: an address's fallback to Whatsminer API
+// v3 too) and bounded by the concurrency limit, identifies the miners that answered unless the
+// inventory knows them already, and lists them.
 func (d *Discoverer) Scan(ctx context.Context) error {
 	d.scanMu.Lock()
 	defer d.scanMu.Unlock()
@@ -154,6 +139,8 @@ func (d *Discoverer) Scan(ctx context.Context) error {
 		return nil
 	}
 	start := d.now()
+	// One connection per 1/rate, no burst to catch up after a slow spell.
+	pace := rate.NewLimiter(rate.Limit(dc.Rate), 1)
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for i := 0; i < dc.Concurrency; i++ {
@@ -161,12 +148,10 @@ func (d *Discoverer) Scan(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				d.probe(ctx, cfg, j)
+				d.probe(ctx, cfg, pace, j)
 			}
 		}()
 	}
-	interval := time.Duration(float64(time.Second) / dc.Rate)
-	next := time.Now()
 	stopped := false
 feed:
 	for _, s := range dc.Sites {
@@ -179,19 +164,9 @@ feed:
 				if !cfg.Allowed(a) { // validated already; checked again at the point of contact
 					return true
 				}
-				if wait := time.Until(next); wait > 0 {
-					t := time.NewTimer(wait)
-					select {
-					case <-t.C:
-					case <-ctx.Done():
-						t.Stop()
-						stopped = true
-						return false
-					}
-				}
-				next = next.Add(interval)
-				if now := time.Now(); next.Before(now.Add(-interval)) {
-					next = now // do not burst to catch up after a slow spell
+				if pace.Wait(ctx) != nil {
+					stopped = true
+					return false
 				}
 				select {
 				case jobs <- job{addr: a, site: s}:
@@ -219,12 +194,8 @@ feed:
 	d.duration.Set(end.Sub(start).Seconds())
 	d.completed.Set(float64(end.UnixNano()) / 1e9)
 	d.updateGauges()
-	d.Save()
 	return nil
 }
-
-// identify is what a miner is asked once it answered the cheap request.
-var identify = []cgminer.Command{cgminer.Version, cgminer.Stats, cgminer.DevDetails, cgminer.Summary}
 
 // sitePortAllowed reports whether every module a miner found at s may get allows s's port, so
 // /probe accepts what /sd lists.
@@ -237,38 +208,44 @@ func sitePortAllowed(cfg *config.Config, s *config.Site) bool {
 	return true
 }
 
-func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
+// probe looks at one address: first the cheapest request of each protocol the site's module
+// speaks, in the probe's order (Whatsminer API v3 only where the cgminer API was refused or
+// something else answered, so an address where nothing answers costs one connection); then,
+// for a miner that answered, the probe's own identification, unless the inventory identified
+// it over the same protocol within the last interval (a miner Prometheus probes stays known,
+// and costs a scan one exchange); then the listing.
+func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, pace *rate.Limiter, j job) {
 	dc := cfg.Discovery
 	addr := net.JoinHostPort(j.addr.String(), strconv.Itoa(j.site.Port))
-	// Replies are capped as the site's module caps them.
-	var o cgminer.Options
-	if m := cfg.Modules[config.SiteModules(dc, j.site)[0]]; m != nil {
-		o.MaxReplyBytes = m.MaxReplyBytes
+	// The site's module: its protocols, ports and max_reply_bytes (probes use the same).
+	modName := config.SiteModules(dc, j.site)[0]
+	mod := cfg.Modules[modName]
+	if mod == nil {
+		return
 	}
 	d.scanned.Inc()
-	cctx, cancel := context.WithTimeout(ctx, dc.Timeout)
-	res := d.client.QueryAll(cctx, addr, []cgminer.Command{cgminer.Version}, o)
-	cancel()
-	if res.Err() != nil {
-		if rep, ok := res.Replies["version"]; !ok || rep == nil {
-			return // nothing there, or not a cgminer API
-		}
+	before, known := d.inv.Get(addr)
+	now := d.now()
+	q := probe.Query{Mode: probe.Ping, Module: mod, ModuleName: modName, Logger: d.logger, Pace: pace.Wait, AttemptTimeout: dc.Timeout, At: now}
+	ping := d.prober.Read(ctx, cfg, addr, mod, q)
+	if !ping.Reading.Answered {
+		return // nothing there, or not a miner's API
 	}
 	d.found.Inc()
-	cctx, cancel = context.WithTimeout(ctx, 2*dc.Timeout)
-	o.Join = true
-	full := d.client.QueryAll(cctx, addr, identify, o)
-	cancel()
-	for k, v := range res.Replies {
-		if _, ok := full.Replies[k]; !ok {
-			full.Replies[k] = v
-		}
+	if !known || before.Protocol != ping.Protocol || before.Family == "" || now.Sub(before.Identified) >= dc.Interval {
+		q.Mode, q.Pace, q.AttemptTimeout = probe.Identify, nil, 0
+		cctx, cancel := context.WithTimeout(ctx, 2*dc.Timeout)
+		d.prober.Read(cctx, cfg, addr, mod, q)
+		cancel()
 	}
-	fam := dialect.Identify(full)
-	snap := dialect.Read(full, fam)
+	rec, ok := d.inv.Get(addr)
+	if !ok { // the inventory is full of listed miners
+		d.logger.Warn("inventory full: miner not listed", "address", addr, "site", j.site.Name)
+		return
+	}
 	module := j.site.Module
 	for _, mm := range dc.ModulesByModel {
-		if mm.Model.MatchString(snap.Model) {
+		if mm.Model.MatchString(rec.Model) {
 			module = mm.Module
 			break
 		}
@@ -276,45 +253,26 @@ func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, j job) {
 	if module == "" {
 		module = config.DefaultModule
 	}
-	now := d.now()
-	d.mu.Lock()
-	e, ok := d.inv[addr]
-	if !ok {
-		e = &Entry{Address: addr, FirstSeen: now}
-		d.inv[addr] = e
-		d.logger.Info("found miner", "address", addr, "site", j.site.Name, "model", snap.Model, "firmware", snap.Firmware)
+	if !rec.Listed() {
+		d.logger.Info("found miner", "address", addr, "site", j.site.Name, "protocol", rec.Protocol, "model", rec.Model, "firmware", rec.Firmware)
 	}
-	mac := e.MAC
-	if snap.MAC != "" { // a reply without it (a command that failed this time) keeps the last
-		mac = snap.MAC
-	}
-	if !ok || e.Site != j.site.Name || e.MAC != mac || e.Module != module || !maps.Equal(e.Labels, j.site.Labels) {
-		d.gen.Add(1)
-	}
-	e.Site, e.MAC, e.Labels = j.site.Name, mac, j.site.Labels
-	if snap.Model != "" || e.Model == "" {
-		e.Model = snap.Model
-	}
-	e.Firmware, e.Family, e.Module, e.LastSeen = snap.Firmware, fam.Name, module, now
-	d.mu.Unlock()
+	d.inv.List(addr, inventory.Listing{Site: j.site.Name, Module: module, Labels: j.site.Labels})
 }
 
-// forget drops miners gone longer than forget_after and addresses no longer in any site.
+// forget stops listing miners gone longer than forget_after and addresses no longer in any
+// site (the inventory keeps what it knows of them until its max age or its cap), and moves
+// miners whose address now belongs to another site.
 func (d *Discoverer) forget(cfg *config.Config) {
 	now := d.now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for k, e := range d.inv {
+	for _, e := range d.inv.Listed() {
 		site, _ := siteOf(cfg, e.Address)
 		if site == nil || now.Sub(e.LastSeen) > cfg.Discovery.ForgetAfter {
-			d.logger.Info("forgetting miner", "address", k, "last_seen", e.LastSeen)
-			delete(d.inv, k)
-			d.gen.Add(1)
+			d.logger.Info("forgetting miner", "address", e.Address, "last_seen", e.LastSeen)
+			d.inv.Unlist(e.Address)
 			continue
 		}
 		if e.Site != site.Name {
-			e.Site = site.Name
-			d.gen.Add(1)
+			d.inv.List(e.Address, inventory.Listing{Site: site.Name, Module: e.Module, Labels: site.Labels})
 		}
 	}
 }
@@ -334,36 +292,21 @@ func siteOf(cfg *config.Config, address string) (*config.Site, netip.Addr) {
 }
 
 func (d *Discoverer) updateGauges() {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
+	d.mu.Lock()
+	last := d.lastScan
+	d.mu.Unlock()
 	d.miners.Reset()
-	for _, e := range d.inv {
+	for _, e := range d.inv.Listed() {
 		answering := "0"
-		if !e.LastSeen.Before(d.lastScan.Add(-d.cfg().Discovery.Interval)) {
+		if !e.LastSeen.Before(last.Add(-d.cfg().Discovery.Interval)) {
 			answering = "1"
 		}
 		d.miners.WithLabelValues(e.Site, e.Model, e.Firmware, answering).Inc()
 	}
 }
 
-// Inventory returns a copy of the inventory, in address order.
-func (d *Discoverer) Inventory() []Entry {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	out := make([]Entry, 0, len(d.inv))
-	for _, e := range d.inv {
-		out = append(out, *e)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, errA := netip.ParseAddrPort(out[i].Address)
-		b, errB := netip.ParseAddrPort(out[j].Address)
-		if errA != nil || errB != nil {
-			return out[i].Address < out[j].Address
-		}
-		return a.Compare(b) < 0
-	})
-	return out
-}
+// Inventory returns the miners /sd lists, in address order.
+func (d *Discoverer) Inventory() []Entry { return d.inv.Listed() }
 
 // targetGroup is one entry of Prometheus's HTTP SD format.
 type targetGroup struct {
@@ -380,7 +323,7 @@ func (d *Discoverer) changed() { d.gen.Add(1) }
 // fires for them) until forget_after has passed. The encoding is kept until the listing or the
 // config changes: polling /sd costs a copy, not a sort and an encode of the farm.
 func (d *Discoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	gen, cfg := d.gen.Load(), d.cfg()
+	gen, cfg := d.gen.Load()+d.inv.ListGen(), d.cfg()
 	d.sdMu.Lock()
 	if d.sd == nil || d.sdGen != gen || d.sdCfg != cfg {
 		d.sd, d.sdGen, d.sdCfg = d.encodeSD(cfg), gen, cfg
@@ -473,71 +416,4 @@ func labelKey(l map[string]string) string {
 		b.WriteString(k + "\x00" + l[k] + "\x00")
 	}
 	return b.String()
-}
-
-type state struct {
-	Version int     `json:"version"`
-	Miners  []Entry `json:"miners"`
-}
-
-func (d *Discoverer) load() error {
-	if d.stateFile == "" {
-		return nil
-	}
-	data, err := os.ReadFile(d.stateFile)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read inventory: %w", err)
-	}
-	var st state
-	if err := json.Unmarshal(data, &st); err != nil {
-		return fmt.Errorf("parse inventory %s: %w", d.stateFile, err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i := range st.Miners {
-		e := st.Miners[i]
-		d.inv[e.Address] = &e
-	}
-	d.gen.Add(1)
-	d.logger.Info("loaded discovery inventory", "file", d.stateFile, "miners", len(st.Miners))
-	return nil
-}
-
-// Save writes the inventory atomically (a temporary file renamed over the old one).
-func (d *Discoverer) Save() {
-	if d.stateFile == "" {
-		return
-	}
-	d.saveMu.Lock()
-	defer d.saveMu.Unlock()
-	data, err := json.MarshalIndent(state{Version: 1, Miners: d.Inventory()}, "", " ")
-	if err == nil {
-		err = writeAtomic(d.stateFile, data)
-	}
-	if err != nil {
-		d.logger.Error("cannot save discovery inventory", "file", d.stateFile, "err", err)
-	}
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
 	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
+	"github.com/minefarm/cgminer-stack/exporter/inventory"
+	"github.com/minefarm/cgminer-stack/exporter/probe"
 )
 
 func fixture(t testing.TB, name string) []byte {
@@ -85,8 +87,25 @@ func newDiscoverer(t testing.TB, yml, state string) (*Discoverer, *config.Config
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, state)
-	return d, cfg
+	return start(t, func() *config.Config { return cfg }, state), cfg
+}
+
+// start is the exporter's wiring: one inventory (loaded from state), one prober reading the
+// cgminer API with a real client, shared by discovery.
+func start(t testing.TB, cfg func() *config.Config, state string) *Discoverer {
+	t.Helper()
+	inv := inventory.New(inventory.Options{File: state})
+	if err := inv.Load(); err != nil {
+		t.Fatal(err)
+	}
+	prober := probe.NewProber(inv, map[string]probe.Reader{config.ProtocolCGMiner: probe.CGMiner(&cgminer.Client{})})
+	return New(cfg, prober, inv, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+}
+
+// add lists a miner as a scan would.
+func (d *Discoverer) add(addr, site, module string, seen time.Time) {
+	d.inv.Observe(addr, inventory.Facts{Protocol: inventory.CGMiner}, seen)
+	d.inv.List(addr, inventory.Listing{Site: site, Module: module})
 }
 
 type sdGroup struct {
@@ -172,6 +191,9 @@ discovery:
 		t.Error("offline miner dropped from /sd")
 	}
 	// … and a restart keeps the inventory, the offline miner included.
+	if err := d.inv.Save(); err != nil { // the inventory's batched save, or the one at shutdown
+		t.Fatal(err)
+	}
 	d2, _ := newDiscoverer(t, yml, state)
 	if got := sd(t, d2); len(got) != 3 {
 		t.Errorf("after restart /sd has %d miners, want 3", len(got))
@@ -271,8 +293,7 @@ func TestSDCached(t *testing.T) {
 	d, _ := newDiscoverer(t, "allowed_targets: [127.0.0.0/8]\ndiscovery: {sites: [{name: a, ranges: [127.83.0.0/20]}]}", "")
 	now := time.Now()
 	for i := range 4000 {
-		addr := fmt.Sprintf("127.83.%d.%d:4028", i/256, i%256)
-		d.inv[addr] = &Entry{Address: addr, Site: "a", Module: "default", FirstSeen: now, LastSeen: now}
+		d.add(fmt.Sprintf("127.83.%d.%d:4028", i/256, i%256), "a", "default", now)
 	}
 	d.changed()
 	first := httptest.NewRecorder()
@@ -288,10 +309,7 @@ func TestSDCached(t *testing.T) {
 		t.Fatalf("/sd: %v, %d groups", err, len(groups))
 	}
 	// A change shows at the next request.
-	d.mu.Lock()
-	d.inv["127.83.15.1:4028"] = &Entry{Address: "127.83.15.1:4028", Site: "a", Module: "other", FirstSeen: now, LastSeen: now}
-	d.mu.Unlock()
-	d.changed()
+	d.add("127.83.15.1:4028", "a", "other", now)
 	if got := sd(t, d); got["127.83.15.1"]["__param_module"] != "other" {
 		t.Errorf("a new miner is not in /sd: %v", got["127.83.15.1"])
 	}
@@ -342,7 +360,7 @@ discovery:
 	if err := sc.Reload(cfgPath, logger); err != nil {
 		t.Fatal(err)
 	}
-	d := New(sc.Get, &cgminer.Client{}, logger, nil, "")
+	d := start(t, sc.Get, "")
 	if err := d.Scan(context.Background()); err != nil {
 		t.Fatal(err)
 	}

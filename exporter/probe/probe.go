@@ -27,14 +27,8 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/collector"
 	"github.com/minefarm/cgminer-stack/exporter/config"
-	"github.com/minefarm/cgminer-stack/exporter/dialect"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
 )
-
-// Querier asks a miner commands; *cgminer.Client is the real one.
-type Querier interface {
-	QueryAll(ctx context.Context, addr string, cmds []cgminer.Command, o cgminer.Options) *cgminer.Result
-}
 
 // Options shape a Handler.
 type Options struct {
@@ -44,8 +38,6 @@ type Options struct {
 	PerTarget int
 	// TimeoutOffset is taken off Prometheus's scrape timeout so the answer arrives in time.
 	TimeoutOffset time.Duration
-	// FamilyTTL is how long a miner's detected firmware family is remembered (0: 1h).
-	FamilyTTL time.Duration
 	// DebugRate and DebugBurst limit debug=true probes, all clients together: they echo replies
 	// and share no probe in flight with Prometheus's (0: 1 per second, burst 5). A negative
 	// DebugRate turns debug probes off.
@@ -70,14 +62,13 @@ const (
 // Handler serves /probe.
 type Handler struct {
 	cfg    func() *config.Config
-	client Querier
+	prober *Prober
 	logger *slog.Logger
 	opts   Options
 
 	sem        chan struct{}
 	targets    keyedSem
 	flights    flightGroup
-	families   familyCache
 	debugLimit *rate.Limiter // nil: debug probes are off
 
 	probes       *prometheus.CounterVec
@@ -85,16 +76,13 @@ type Handler struct {
 	debugLimited prometheus.Counter
 }
 
-// New builds a Handler; its self-metrics are registered on reg.
-func New(cfg func() *config.Config, client Querier, logger *slog.Logger, reg prometheus.Registerer, o Options) *Handler {
+// New builds a Handler that reads miners with prober; its self-metrics are registered on reg.
+func New(cfg func() *config.Config, prober *Prober, logger *slog.Logger, reg prometheus.Registerer, o Options) *Handler {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 1024
 	}
 	if o.PerTarget <= 0 {
 		o.PerTarget = 1
-	}
-	if o.FamilyTTL <= 0 {
-		o.FamilyTTL = time.Hour
 	}
 	if o.DebugRate == 0 {
 		o.DebugRate = 1
@@ -103,13 +91,10 @@ func New(cfg func() *config.Config, client Querier, logger *slog.Logger, reg pro
 		o.DebugBurst = 5
 	}
 	h := &Handler{
-		cfg: cfg, client: client, logger: logger, opts: o,
+		cfg: cfg, prober: prober, logger: logger, opts: o,
 		sem:     make(chan struct{}, o.MaxConcurrent),
 		targets: keyedSem{limit: o.PerTarget, m: map[string]*semEntry{}},
 		flights: flightGroup{m: map[string]*flight{}},
-		families: familyCache{
-			ttl: o.FamilyTTL, m: map[string]familyEntry{},
-		},
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cgminer_exporter_probes_total",
 			Help: "Probes by module and result (success or the failure reason).",
@@ -276,7 +261,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 
-	out := h.probe(ctx, addr, modName, mod, debug)
+	out := h.probe(ctx, cfg, addr, modName, mod, debug)
 	h.record(modName, out, start)
 	if debug {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -296,7 +281,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // module (debug probes share only with each other: they keep the raw replies and their log).
 // The caller waits no longer than its own deadline; when the shared run failed for want of time
 // under a deadline shorter than the caller's, the caller runs again with its own.
-func (h *Handler) probe(ctx context.Context, addr, modName string, mod *config.Module, debug bool) *Outcome {
+func (h *Handler) probe(ctx context.Context, cfg *config.Config, addr, modName string, mod *config.Module, debug bool) *Outcome {
 	start := time.Now()
 	key := addr + "|" + modName
 	if debug {
@@ -304,11 +289,11 @@ func (h *Handler) probe(ctx context.Context, addr, modName string, mod *config.M
 	}
 	run := func(ctx context.Context) *Outcome {
 		if !debug {
-			return h.run(ctx, addr, modName, mod, h.logger, false)
+			return h.run(ctx, cfg, addr, modName, mod, h.logger, false)
 		}
 		var buf bytes.Buffer
 		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		out := h.run(ctx, addr, modName, mod, logger, true)
+		out := h.run(ctx, cfg, addr, modName, mod, logger, true)
 		out.Log = buf.String()
 		return out
 	}
@@ -340,9 +325,9 @@ func (h *Handler) record(module string, out *Outcome, start time.Time) {
 
 // Outcome is one probe's result.
 type Outcome struct {
-	Probe  *collector.Probe
-	Result *cgminer.Result
-	Family *dialect.Family
+	Probe *collector.Probe
+	// Answer is what the Prober read (nil when the probe never reached the miner).
+	Answer *Answer
 	// Log is a debug probe's log.
 	Log string
 	// deadlineHit: the run ran out of time somewhere (waiting for a slot, or a miner's reply),
@@ -350,9 +335,9 @@ type Outcome struct {
 	deadlineHit bool
 }
 
-// run probes one miner: the module's commands, or the family's, identifying the family first
-// when it is not known yet.
-func (h *Handler) run(ctx context.Context, addr, modName string, mod *config.Module, logger *slog.Logger, debug bool) *Outcome {
+// run probes one miner through the Prober: the protocol, port and family the inventory knows,
+// else the module's order (see Prober.Plan), identifying the family when it is not known yet.
+func (h *Handler) run(ctx context.Context, cfg *config.Config, addr, modName string, mod *config.Module, logger *slog.Logger, debug bool) *Outcome {
 	start := time.Now()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -382,119 +367,66 @@ func (h *Handler) run(ctx context.Context, addr, modName string, mod *config.Mod
 		return timedOut(errors.New("waiting for a free probe slot"))
 	}
 
-	fam := mod.Family()
-	cached := false
-	if fam == nil {
-		fam, cached = h.families.get(addr)
-	}
-	cmds := mod.Commands
-	if len(cmds) == 0 {
-		if fam != nil {
-			cmds = fam.Commands()
-		} else {
-			cmds = dialect.Base
-		}
-	}
-	o := cgminer.Options{Join: mod.JoinCommands(), KeepRaw: debug, MaxReplyBytes: mod.MaxReplyBytes}
-	res := h.client.QueryAll(ctx, addr, cmds, o)
-	if res.Err() == nil && len(mod.Commands) == 0 && mod.Family() == nil {
-		found := dialect.Identify(res)
-		if fam != found {
-			if extra := missing(found.Commands(), cmds); len(extra) > 0 && ctx.Err() == nil {
-				more := h.client.QueryAll(ctx, addr, extra, o)
-				merge(res, more)
-			}
-			fam = found
-		}
-		if !cached || fam != found {
-			h.families.put(addr, fam)
-		}
-	}
-	out.Result = res
-	out.Family = fam
-	out.deadlineHit = ctx.Err() != nil || timedOutExchange(res)
-	for _, c := range cmds {
-		p.Commands[c.String()] = false
-	}
-	for name, rep := range res.Replies {
-		p.Commands[name] = rep.OK()
-	}
-	if err := res.Err(); err != nil {
-		reason := cgminer.ReasonOf(err)
+	ans := h.prober.Read(ctx, cfg, addr, mod, Query{Mode: Full, Module: mod, ModuleName: modName, KeepRaw: debug, Logger: logger})
+	out.Answer = ans
+	rd := ans.Reading
+	out.deadlineHit = ctx.Err() != nil || timedOutExchange(ans)
+	p.Commands = rd.Commands
+	if rd.Err != nil {
+		reason := rd.Reason()
 		p.Reason = string(reason)
 		p.Duration = time.Since(start).Seconds()
 		if reason.ConnectionLevel() {
-			logger.Debug("miner not reachable", "target", addr, "module", modName, "reason", reason, "err", err)
+			logger.Debug("miner not reachable", "target", addr, "module", modName, "protocol", ans.Protocol, "reason", reason, "err", rd.Err)
 		} else {
-			logger.Warn("miner gave no usable reply", "target", addr, "module", modName, "reason", reason, "err", err)
+			logger.Warn("miner gave no usable reply", "target", addr, "module", modName, "protocol", ans.Protocol, "reason", reason, "err", rd.Err)
 		}
 		return out
 	}
-	for name, e := range res.Errors {
-		logger.Debug("command failed", "target", addr, "command", name, "err", e)
-	}
-	for _, rep := range res.Replies {
-		if rep.Repairs != 0 {
-			logger.Debug("repaired malformed reply", "target", addr, "command", rep.Command, "repairs", rep.Repairs.String())
-		}
-	}
-	snap := dialect.ReadLimited(res, fam, mod.ReadLimits())
+	snap := rd.Snapshot
 	if len(snap.Truncated) > 0 {
 		logger.Warn("miner reply exceeded the module's limits", "target", addr, "module", modName, "truncated", snap.Truncated, "dropped", snap.Dropped)
 	}
-	mod.Expectations().Apply(&snap)
+	mod.Expectations().Apply(snap)
 	p.Up = true
-	p.Snapshot = &snap
+	p.Snapshot = snap
 	p.Duration = time.Since(start).Seconds()
 	return out
 }
 
-func timedOutExchange(res *cgminer.Result) bool {
-	for _, ex := range res.Exchanges {
-		if cgminer.ReasonOf(ex.Err) == cgminer.ReasonTimeout {
-			return true
+func timedOutExchange(ans *Answer) bool {
+	for _, at := range ans.Attempts {
+		for _, ex := range at.Reading.Exchanges {
+			if cgminer.ReasonOf(ex.Err) == cgminer.ReasonTimeout {
+				return true
+			}
 		}
 	}
 	return false
-}
-
-func missing(want, have []cgminer.Command) []cgminer.Command {
-	var out []cgminer.Command
-	for _, c := range want {
-		found := false
-		for _, h := range have {
-			if h == c {
-				found = true
-				break
-			}
-		}
-		if !found {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func merge(dst, src *cgminer.Result) {
-	for k, v := range src.Replies {
-		dst.Replies[k] = v
-	}
-	for k, v := range src.Errors {
-		dst.Errors[k] = v
-	}
-	dst.Exchanges = append(dst.Exchanges, src.Exchanges...)
 }
 
 // writeDebug writes the probe's log, the raw exchanges and the metrics as plain text. A reply
 // that is not cgminer API (another service on the port) is shown by its length only.
 func writeDebug(w http.ResponseWriter, addr, module string, out *Outcome) {
 	fmt.Fprintf(w, "Probe of %s with module %s\n", addr, module)
-	if out.Family != nil {
-		fmt.Fprintf(w, "Firmware family: %s\n", out.Family.Name)
+	if a := out.Answer; a != nil {
+		for _, at := range a.Attempts {
+			result := "answered"
+			if !at.Reading.Answered {
+				result = string(at.Reading.Reason())
+			}
+			fmt.Fprintf(w, "Protocol %s at %s: %s\n", at.Protocol, at.Addr, result)
+		}
+		if a.Known {
+			fmt.Fprintf(w, "The inventory knew this miner: it was asked what answered before.\n")
+		}
+		if f := a.Reading.Family; f != nil {
+			fmt.Fprintf(w, "Firmware family: %s\n", f.Name)
+		}
 	}
 	fmt.Fprintf(w, "\nLogs for the probe:\n%s\n", out.Log)
-	if out.Result != nil {
-		for i, ex := range out.Result.Exchanges {
+	if out.Answer != nil {
+		for i, ex := range out.Answer.Exchanges() {
 			fmt.Fprintf(w, "Exchange %d: request %q, %d bytes in %s", i+1, ex.Request, ex.Bytes, ex.Duration.Round(time.Microsecond))
 			if ex.Err != nil {
 				fmt.Fprintf(w, ", error: %v", ex.Err)

@@ -22,6 +22,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/config"
 	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
+	"github.com/minefarm/cgminer-stack/exporter/inventory"
 )
 
 // miner is a fake miner on a loopback port: it answers each request from a map of command →
@@ -112,8 +113,13 @@ func newHandler(t *testing.T, cfg *config.Config) (*Handler, *prometheus.Registr
 
 func newHandlerOpts(t *testing.T, cfg *config.Config, o Options) (*Handler, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	h := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, o)
+	h := New(func() *config.Config { return cfg }, newProber(inventory.New(inventory.Options{})), slog.New(slog.NewTextHandler(io.Discard, nil)), reg, o)
 	return h, reg
+}
+
+// newProber reads the cgminer API with a real client and keeps what it learns in inv.
+func newProber(inv *inventory.Inventory) *Prober {
+	return NewProber(inv, map[string]Reader{config.ProtocolCGMiner: CGMiner(&cgminer.Client{})})
 }
 
 func get(t *testing.T, h http.Handler, query string, header http.Header) (*http.Response, string) {
@@ -315,7 +321,7 @@ modules:
     limits: {pools: 1}
 `, addr))
 	var logBuf bytes.Buffer
-	h := New(func() *config.Config { return cfg }, &cgminer.Client{}, slog.New(slog.NewTextHandler(&logBuf, nil)), prometheus.NewRegistry(),
+	h := New(func() *config.Config { return cfg }, newProber(inventory.New(inventory.Options{})), slog.New(slog.NewTextHandler(&logBuf, nil)), prometheus.NewRegistry(),
 		Options{TimeoutOffset: 500 * time.Millisecond})
 	resp, body := get(t, h, "target="+addr, nil)
 	if resp.StatusCode != 200 {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/minefarm/cgminer-stack/exporter/dialect"
 )
 
 // flightGroup lets concurrent callers with the same key share one run. A run has its first
@@ -118,50 +116,5 @@ func (k *keyedSem) acquire(ctx context.Context, key string) (release func(), err
 	case <-ctx.Done():
 		drop()
 		return nil, ctx.Err()
-	}
-}
-
-// familyCache remembers each miner's firmware family so that later probes send every command
-// the family needs in one joined request.
-type familyCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]familyEntry
-	now func() time.Time
-}
-
-type familyEntry struct {
-	fam     *dialect.Family
-	expires time.Time
-}
-
-func (c *familyCache) clock() time.Time {
-	if c.now != nil {
-		return c.now()
-	}
-	return time.Now()
-}
-
-func (c *familyCache) get(addr string) (*dialect.Family, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[addr]
-	if !ok || c.clock().After(e.expires) {
-		return nil, false
-	}
-	return e.fam, true
-}
-
-func (c *familyCache) put(addr string, f *dialect.Family) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock()
-	c.m[addr] = familyEntry{fam: f, expires: now.Add(c.ttl)}
-	if len(c.m) > 1<<20 { // far beyond any farm: drop what expired
-		for k, e := range c.m {
-			if now.After(e.expires) {
-				delete(c.m, k)
-			}
-		}
 	}
 }
