@@ -231,7 +231,10 @@ func (c *Client) QueryAll(ctx context.Context, addr string, cmds []Command, o Op
 		res.Exchanges = append(res.Exchanges, ex)
 		if ex.Err != nil {
 			res.Errors[cmd.name] = ex.Err
-			if ReasonOf(ex.Err).ConnectionLevel() {
+			// Nothing more to learn: the miner cannot be reached now, or the peer is not the
+			// cgminer API (nothing or another service's bytes in reply to a single command, which
+			// the API answers with at least a STATUS, before anything answered).
+			if r := ReasonOf(ex.Err); r.ConnectionLevel() || len(res.Replies) == 0 && !ex.API && (r == ReasonEmpty || r == ReasonNotAPI) {
 				for _, rest := range single[i+1:] {
 					res.Errors[rest.name] = ex.Err
 				}

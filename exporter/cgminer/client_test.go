@@ -314,6 +314,37 @@ func TestClientJoined(t *testing.T) {
 		}
 	})
 
+	// A peer that is not the cgminer API (a stripped legacy port that accepts and closes, another
+	// service's banner) is asked once more, alone, not once per command: a cgminer API answers
+	// any single command with at least a STATUS.
+	for name, serve := range map[string]func(c net.Conn){
+		"silent peer": func(c net.Conn) {},
+		"banner":      func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n")) },
+	} {
+		t.Run(name+": not asked each command", func(t *testing.T) {
+			m := newFakeMiner(t, func(c net.Conn, req string) { serve(c) })
+			res := (&Client{}).QueryAll(context.Background(), m.addr(), []Command{Summary, Pools, Stats, Devs}, Options{Join: true})
+			if n := len(m.seen()); n != 2 {
+				t.Errorf("%d requests, want 2 (the join, then one command alone)", n)
+			}
+			if len(res.Errors) != 4 || res.Err() == nil {
+				t.Errorf("errors for %d commands (want 4), err %v", len(res.Errors), res.Err())
+			}
+		})
+	}
+
+	t.Run("firmware that closes on a joined request but answers alone", func(t *testing.T) {
+		m := newFakeMiner(t, func(c net.Conn, req string) {
+			if cmd := command(t, req); !strings.Contains(cmd, "+") {
+				c.Write([]byte(map[string]string{"summary": summaryReply, "pools": poolsReply}[cmd] + "\x00"))
+			}
+		})
+		res := (&Client{}).QueryAll(context.Background(), m.addr(), []Command{Summary, Pools}, Options{Join: true})
+		if res.Reply(Summary) == nil || res.Reply(Pools) == nil || !res.JoinRefused {
+			t.Errorf("replies %v, join refused %v", res.Replies, res.JoinRefused)
+		}
+	})
+
 	t.Run("whatsminer get_ commands are never joined", func(t *testing.T) {
 		m := newFakeMiner(t, func(c net.Conn, req string) {
 			c.Write([]byte(`{"STATUS":"S","When":1,"Code":131,"Msg":{"fw_ver":"20210322.22.REL"},"Description":"whatsminer v1.4.0"}`))
