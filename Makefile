@@ -1,13 +1,16 @@
 # cgminer-stack: exporter, rules, repair receiver, dashboards and a simulated farm.
 #
-#   make run    the whole stack (see README.md)
-#   make test   every check the project has; installs what the checks need
-#   make build  binaries into bin/
-#   make bench  benchmarks (numbers go to BENCHMARKS.md by hand, with the method)
+#   make run         the whole stack (see README.md)
+#   make test        every check the project has; installs and builds what the checks need
+#   make test-short  the fast local loop: gofmt, go vet, go test -short (no e2e), rules-check
+#   make lint        staticcheck (default checks)
+#   make build       binaries into bin/, version from VERSION
+#   make peers       the pinned current Prometheus, Alertmanager, mailpit, staticcheck into .tools/
+#   make bench       benchmarks (numbers go to BENCHMARKS.md by hand, with the method)
 
 GO        ?= go
 BIN       := bin
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION   := $(shell cat VERSION)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(REVISION) \
@@ -18,7 +21,7 @@ FUZZTIME  ?= 10s
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: all build test run bench clean tools fmt-check vet go-test fuzz-short
+.PHONY: all build test test-short run bench clean tools fmt-check vet tidy-check lint go-test go-test-short fuzz-short
 
 all: build
 
@@ -29,14 +32,16 @@ build:
 	@if [ -d simulator ]; then $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/minersim ./simulator; fi
 
 # ---------------------------------------------------------------- tools
-# Debian's Prometheus 2.42 (promtool), Alertmanager 0.25 (amtool), blackbox_exporter (the benchmark's
-# floor) and docker-compose (static validation of docker-compose.yml). Installed only when missing.
+# Debian's packages: Prometheus 2.42 (rules and configs are checked on it beside the current
+# Prometheus; mk/tools.mk builds the current peers into .tools/), blackbox_exporter (the
+# benchmark's floor), docker-compose (static validation of docker-compose.yml) and Chromium
+# (browser tests, /usr/bin/chromium). Installed only when missing.
 tools:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	command -v amtool >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v prometheus-blackbox-exporter >/dev/null || missing="$$missing prometheus-blackbox-exporter"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && $(APT_INSTALL) $$missing || { echo "FATAL: could not install$$missing" >&2; exit 1; }; \
@@ -47,7 +52,10 @@ tools:
 TEST_TARGETS :=
 -include mk/*.mk
 
-test: fmt-check vet go-test fuzz-short $(TEST_TARGETS)
+test: fmt-check vet tidy-check lint go-test fuzz-short $(TEST_TARGETS)
+
+# The fast local loop: no race detector, no e2e, no fuzzing, no lint.
+test-short: fmt-check vet go-test-short rules-check
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
@@ -56,8 +64,21 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-go-test: tools
+# go.mod and go.sum are what `go mod tidy` makes them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+
+# staticcheck with its default checks (no staticcheck.conf).
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+# The e2e runs on the current Prometheus and Alertmanager (PROMETHEUS, ALERTMANAGER, exported by
+# mk/tools.mk); notification tests use mailpit (MAILPIT).
+go-test: tools $(PROMETHEUS) $(ALERTMANAGER) $(MAILPIT)
 	$(GO) test -race -count=1 ./...
+
+go-test-short: tools $(MAILPIT)
+	$(GO) test -short -count=1 ./...
 
 # Every fuzz target runs briefly; run longer by hand with FUZZTIME=10m.
 fuzz-short:
@@ -67,7 +88,7 @@ fuzz-short:
 # ---------------------------------------------------------------- run
 # The whole stack against the simulated farm; FARM=real probes the miners in exporter/cgminer.yml.
 FARM ?= sim
-run: build tools
+run: build tools $(PROMETHEUS) $(ALERTMANAGER)
 	$(GO) run ./e2e/cmd/runstack $(if $(filter real,$(FARM)),--real-farm)
 
 # ---------------------------------------------------------------- bench

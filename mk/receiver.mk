@@ -25,3 +25,5 @@ receiver-tools:
 	  $(SUDO) apt-get update -q && $(APT_INSTALL) postgresql-15 || { echo "FATAL: could not install postgresql-15" >&2; exit 1; }; }
 
 go-test: receiver-tools
+
+go-test-short: receiver-tools
