@@ -216,7 +216,7 @@ func TestComposeFlags(t *testing.T) {
 	c := resolved(t)
 	want := map[string][]string{
 		"prometheus":       {"--config.file=/stack/prometheus.yml", "--web.listen-address=127.0.0.1:9090"},
-		"alertmanager":     {"--config.file=/stack/alertmanager-am026.yml", "--web.listen-address=127.0.0.1:9093"},
+		"alertmanager":     {"--config.file=/stack/alertmanager.yml", "--web.listen-address=127.0.0.1:9093"},
 		"cgminer_exporter": {"--config.file=/stack/exporter/cgminer.yml", "--web.listen-address=127.0.0.1:9154"},
 		"repair_receiver": {"--config.file=/stack/receiver/receiver.yml", "--web.config.file=/stack/receiver/web.yml",
 			"--storage.path=/data/receiver.db", "--prometheus.url=http://127.0.0.1:9090", "--web.listen-address=127.0.0.1:9155"},

@@ -249,7 +249,7 @@ func TestRecordingRulesMatchContract(t *testing.T) {
 	want := map[string]bool{}
 	// First cells of the table rows: `site:x:y`, `fleet:…` (the same rule per fleet), `instance:x:y`.
 	name := regexp.MustCompile("`((?:site|instance):[a-z_:0-9]+)`")
-	for _, row := range regexp.MustCompile("(?m)^\\| ([^|]+) \\|").FindAllStringSubmatch(additions, -1) {
+	for _, row := range regexp.MustCompile(`(?m)^\| ([^|]+) \|`).FindAllStringSubmatch(additions, -1) {
 		for _, m := range name.FindAllStringSubmatch(row[1], -1) {
 			want[m[1]] = true
 			if strings.HasPrefix(m[1], "site:") && strings.Contains(row[1], "`fleet:…`") {
