@@ -37,10 +37,12 @@ func TestStack(t *testing.T) {
 		}
 	}
 	work := t.TempDir()
+	prometheus, alertmanager := binaries(t, root)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
 	s, err := stack.Start(ctx, stack.Options{Root: root, BinDir: bin, WorkDir: work, Fast: true,
+		Prometheus: prometheus, Alertmanager: alertmanager,
 		SimRange: freeRange(t), Miners: 12, Models: "s19jpro=2,m30s=1", Seed: 5, Log: &log})
 	if err != nil {
 		t.Fatalf("stack: %v\n%s", err, log.String())
@@ -64,6 +66,8 @@ func TestStack(t *testing.T) {
 		v := c.query(`count(cgminer_up{job="cgminer"} == 1)`)
 		return len(v) == 1 && v[0].value() == 12, fmt.Sprint(v)
 	})
+	// Every link `make run` prints answers, and its page works.
+	t.Run("links", func(t *testing.T) { checkLinks(t, s) })
 	miners := c.miners()
 	fan, hot, dark := miners[1], miners[2], miners[3]
 

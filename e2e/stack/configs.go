@@ -16,6 +16,9 @@ const (
 	receiverDiv = 60
 )
 
+// closedTelegramAPI is where the stack's Alertmanager sends Telegram messages: nothing listens there.
+const closedTelegramAPI = "http://127.0.0.1:9"
+
 func readYAML(path string, ports *strings.Replacer) (map[string]any, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -156,6 +159,20 @@ func (s *Stack) alertmanagerConfig(ports *strings.Replacer, out string) error {
 		return err
 	}
 	absPaths(doc, o.Root)
+	// Telegram never leaves the machine: a receiver's telegram_configs without api_url would post to
+	// api.telegram.org. Until the stack runs a fake of the Bot API, they post to a closed loopback
+	// port (Alertmanager logs the failed notification and retries).
+	if rs, ok := doc["receivers"].([]any); ok {
+		for _, r := range rs {
+			rm, _ := r.(map[string]any)
+			tcs, _ := rm["telegram_configs"].([]any)
+			for _, tc := range tcs {
+				if m, ok := tc.(map[string]any); ok && m["api_url"] == nil {
+					m["api_url"] = closedTelegramAPI
+				}
+			}
+		}
+	}
 	if o.Fast {
 		var walk func(r map[string]any)
 		walk = func(r map[string]any) {

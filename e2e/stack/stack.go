@@ -1,7 +1,7 @@
 // Package stack starts the whole system as plain processes: minersim (the simulated farm),
-// cgminer_exporter with discovery over the farm's range, Prometheus and Alertmanager (Debian's
-// binaries), and repair_receiver on SQLite. `make run` and the end-to-end test both use it, so
-// what the test proves is what an operator runs.
+// cgminer_exporter with discovery over the farm's range, Prometheus and Alertmanager (the current
+// ones built into .tools/ by default: see Binaries), and repair_receiver on SQLite. `make run` and
+// the end-to-end test both use it, so what the test proves is what an operator runs.
 //
 // The configs are the repository's own (prometheus.yml, alertmanager.yml, rules/, receiver/),
 // copied into the work folder with the addresses and ports of this run, absolute paths, and — in
@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +35,9 @@ type Options struct {
 	Root    string // repository root
 	BinDir  string // cgminer_exporter, repair_receiver, minersim
 	WorkDir string // configs, data, logs
+	// Prometheus and Alertmanager binaries (a path, or a name looked up in PATH); Binaries finds
+	// the current ones.
+	Prometheus, Alertmanager string
 	// Fast shortens every interval for tests.
 	Fast bool
 	// Farm: the simulated farm's range, size and scenario. RealFarm skips the simulator and uses
@@ -60,6 +62,11 @@ type Stack struct {
 	URLs  URLs
 	// SimToken is the bearer token of the simulator's control API (its fault endpoints).
 	SimToken string
+
+	prometheusVersion, alertmanagerVersion version
+	alertmanagerPath                       string
+	firstMiner                             string // the farm's first miner (simulated farm only)
+	links                                  []Link
 }
 
 // URLs of the running parts.
@@ -112,18 +119,31 @@ func (o *Options) defaults() {
 	}
 }
 
-// Binaries the stack needs from the system, and the Debian package of each.
-var systemBinaries = map[string]string{
-	"prometheus":              "prometheus",
-	"prometheus-alertmanager": "prometheus-alertmanager",
-}
-
 // Start brings the stack up and waits until every part answers.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	o.defaults()
-	for bin, pkg := range systemBinaries {
-		if _, err := exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("%s not found: install Debian's %s (make tools does)", bin, pkg)
+	s := &Stack{opts: o}
+	for _, b := range []struct {
+		name, bin string
+		v         *version
+	}{{"Prometheus", o.Prometheus, &s.prometheusVersion}, {"Alertmanager", o.Alertmanager, &s.alertmanagerVersion}} {
+		if b.bin == "" {
+			return nil, fmt.Errorf("no %s binary given (stack.Binaries finds the one `make peers` builds)", b.name)
+		}
+		path, err := exec.LookPath(b.bin)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.name, err)
+		}
+		v, ok, err := binaryVersion(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			fmt.Fprintf(o.Log, "%s %s does not say its version: no web UI links\n", b.name, path)
+		}
+		*b.v = v
+		if b.name == "Alertmanager" {
+			s.alertmanagerPath = path
 		}
 	}
 	for _, d := range []string{"prometheus", "alertmanager", "logs"} {
@@ -131,7 +151,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	s := &Stack{opts: o}
 	host := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 	s.URLs = URLs{
 		Prometheus:   "http://" + host(o.PrometheusPort),
@@ -167,6 +186,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err := waitHTTP(ctx, s.URLs.SimControl+"/miners", 30*time.Second); err != nil {
 			return nil, s.fail(fmt.Errorf("minersim: %w\n%s", err, s.logTail("minersim")))
 		}
+		s.firstMiner = firstMinerAddress(ctx, s.URLs.SimControl)
 	}
 	steps := []struct {
 		name, bin string
@@ -178,9 +198,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		{"repair_receiver", bin("repair_receiver"), []string{"--config.file=" + cfgs.receiver, "--web.listen-address=" + host(o.ReceiverPort),
 			"--web.config.file=" + filepath.Join(o.Root, "receiver", "web.yml"), "--storage.path=" + filepath.Join(o.WorkDir, "receiver.db"),
 			"--prometheus.url=" + s.URLs.Prometheus}, s.URLs.Receiver + "/-/healthy"},
-		{"alertmanager", "prometheus-alertmanager", []string{"--config.file=" + cfgs.alertmanager, "--storage.path=" + filepath.Join(o.WorkDir, "alertmanager"),
+		{"alertmanager", o.Alertmanager, []string{"--config.file=" + cfgs.alertmanager, "--storage.path=" + filepath.Join(o.WorkDir, "alertmanager"),
 			"--web.listen-address=" + host(o.AlertmanagerPort), "--cluster.listen-address=", "--web.external-url=" + s.URLs.Alertmanager}, s.URLs.Alertmanager + "/-/ready"},
-		{"prometheus", "prometheus", append([]string{"--config.file=" + cfgs.prometheus, "--storage.tsdb.path=" + filepath.Join(o.WorkDir, "prometheus"),
+		{"prometheus", o.Prometheus, append([]string{"--config.file=" + cfgs.prometheus, "--storage.tsdb.path=" + filepath.Join(o.WorkDir, "prometheus"),
 			"--web.listen-address=" + host(o.PrometheusPort), "--web.enable-lifecycle", "--web.external-url=" + s.URLs.Prometheus}, promFlags(o.Fast)...), s.URLs.Prometheus + "/-/ready"},
 	}
 	for _, st := range steps {
@@ -197,6 +217,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			}
 		}
 	}
+	s.links = s.answering(ctx, s.candidateLinks(ctx))
 	return s, nil
 }
 
@@ -463,13 +484,3 @@ func writeYAML(path string, doc any) error {
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
-
-// abs makes a path from a repository config absolute.
-func (s *Stack) abs(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(s.opts.Root, p)
-}
-
-var errNoFile = errors.New("missing")

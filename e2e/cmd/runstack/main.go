@@ -1,5 +1,8 @@
 // Command runstack is `make run`: the whole stack against the simulated farm (or, with
 // --real-farm, against the miners that exporter/cgminer.yml's discovery sites name), until Ctrl-C.
+// Prometheus and Alertmanager are the current ones `make peers` builds into .tools/ (or PROMETHEUS
+// and ALERTMANAGER from the environment); --prometheus=/usr/bin/prometheus runs Debian's 2.42 (its
+// classic UI) instead.
 package main
 
 import (
@@ -27,7 +30,14 @@ func main() {
 	flag.StringVar(&o.Scenario, "scenario", filepath.Join(root, "simulator", "scenarios", "demo.yml"), "fault scenario")
 	flag.BoolVar(&o.RealFarm, "real-farm", false, "no simulator: probe the miners in exporter/cgminer.yml's discovery sites")
 	flag.StringVar(&o.ExporterConfig, "exporter.config", filepath.Join(root, "exporter", "cgminer.yml"), "exporter config for --real-farm")
+	prom, am, binErr := stack.Binaries(root, os.Getenv)
+	flag.StringVar(&o.Prometheus, "prometheus", prom, "Prometheus binary (default: $PROMETHEUS, else the newest in .tools/)")
+	flag.StringVar(&o.Alertmanager, "alertmanager", am, "Alertmanager binary (>= 0.26; default: $ALERTMANAGER, else the newest in .tools/)")
 	flag.Parse()
+	if o.Prometheus == "" || o.Alertmanager == "" {
+		fmt.Fprintln(os.Stderr, "stack:", binErr)
+		os.Exit(1)
+	}
 	o.Log = os.Stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -37,18 +47,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		os.Exit(1)
 	}
-	fmt.Printf(`
-The stack is up (Ctrl-C stops everything it started).
-
-  Prometheus     %s   (alerts: %s/alerts)
-  Alertmanager   %s
-  Repair board   %s   demo logins: alice / alice-demo, bob / bob-demo (technicians, site-a), carol / carol-demo (lead), dave / dave-demo (technician, other sites), admin / admin-demo, viewer / viewer-demo
-  Exporter       %s   (try %s/probe?target=127.1.0.5&debug=true, %s/sd)
-`, s.URLs.Prometheus, s.URLs.Prometheus, s.URLs.Alertmanager, s.URLs.Receiver, s.URLs.Exporter, s.URLs.Exporter, s.URLs.Exporter)
-	if s.URLs.SimControl != "" {
-		fmt.Printf("  Farm control   %s/miners\n                 inject a fault: curl -H 'Authorization: Bearer %s' -XPOST %s/miners/127.1.0.9/faults -d '{\"fault\":\"fan_stopped\"}'\n", s.URLs.SimControl, s.SimToken, s.URLs.SimControl)
-	}
-	fmt.Printf("  Logs and data  %s\n\n", o.WorkDir)
+	fmt.Print(s.Banner())
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
