@@ -43,7 +43,8 @@ var (
 	Fans        = Command{"fans", true}
 	TunerStatus = Command{"tunerstatus", true}
 	// LuxOS
-	Power = Command{"power", true}
+	Power  = Command{"power", true}
+	Events = Command{"events", true} // the firmware's current fault events (code, target, board)
 	// Avalon
 	LiteStats = Command{"litestats", true}
 	// Whatsminer (btminer): answered only one at a time
@@ -58,7 +59,7 @@ var commands = map[string]Command{}
 
 func init() {
 	for _, c := range []Command{Version, Config, Summary, Pools, Devs, EDevs, DevDetails, Stats,
-		EStats, Coin, Notify, LCD, ASCCount, PGACount, Temps, Fans, TunerStatus, Power, LiteStats,
+		EStats, Coin, Notify, LCD, ASCCount, PGACount, Temps, Fans, TunerStatus, Power, Events, LiteStats,
 		GetVersion, GetPSU, GetMinerInfo, GetErrorCode, BTStatus} {
 		commands[c.name] = c
 	}

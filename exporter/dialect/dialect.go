@@ -29,9 +29,9 @@ var Base = []cgminer.Command{cgminer.Version, cgminer.Summary, cgminer.Pools, cg
 // The families, in the order Identify tries them.
 var (
 	// LuxOS spoofs stock identity in version; its LUXminer key must be checked before Antminer's.
-	LuxOS      = &Family{Name: "luxos", Extra: []cgminer.Command{cgminer.Temps, cgminer.Fans, cgminer.Power}, read: readLuxOS}
+	LuxOS      = &Family{Name: "luxos", Extra: []cgminer.Command{cgminer.Temps, cgminer.Fans, cgminer.Power, cgminer.Events}, read: readLuxOS}
 	Braiins    = &Family{Name: "braiins", Extra: []cgminer.Command{cgminer.Temps, cgminer.Fans, cgminer.TunerStatus}, read: readBraiins}
-	Whatsminer = &Family{Name: "whatsminer", Extra: []cgminer.Command{cgminer.EDevs, cgminer.BTStatus}, read: readWhatsminer}
+	Whatsminer = &Family{Name: "whatsminer", Extra: []cgminer.Command{cgminer.EDevs, cgminer.BTStatus, cgminer.GetErrorCode}, read: readWhatsminer}
 	Avalon     = &Family{Name: "avalon", Extra: []cgminer.Command{cgminer.EStats}, read: readAvalon}
 	Antminer   = &Family{Name: "antminer", read: readAntminer}
 	Generic    = &Family{Name: "cgminer", read: readGeneric}

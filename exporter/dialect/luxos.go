@@ -10,7 +10,8 @@ import (
 
 // readLuxOS reads LuxOS: Bitmain-shaped stats (read as an Antminer's) whose version block
 // pretends to be stock, plus `temps` with intake and exhaust sensors per board, `fans`, `power`,
-// per-board "Nominal MHS" in devs, and IsUserShutdown for curtailment.
+// per-board "Nominal MHS" in devs, IsUserShutdown and the SLEEP/IDLE events for curtailment,
+// and `events` for the firmware's faults.
 func readLuxOS(r replies, s *miner.Snapshot) {
 	readAntminer(r, s)
 	s.Firmware = "luxos"
@@ -100,6 +101,38 @@ func readLuxOS(r replies, s *miner.Snapshot) {
 	}
 	if n > 0 && shut == n {
 		s.Sleeping = miner.Some(1)
+	}
+	readLuxOSEvents(r, s)
+}
+
+// readLuxOSEvents reads `events`: {Code, Target MINER or BOARD, ID (the board's index, as temps'
+// and devs' numbers are), Description, DocUrl}. SLEEP and IDLE mean the miner is curtailed; the
+// other codes are faults (faults.go). A code that is not a symbolic name is skipped.
+func readLuxOSEvents(r replies, s *miner.Snapshot) {
+	fs := newFaults(s, r.lim.Faults)
+	for _, e := range r.section(cgminer.Events, "EVENTS") {
+		code, ok := luxosEventCode(e.StrKey("Code"))
+		if !ok {
+			continue
+		}
+		if code == "SLEEP" || code == "IDLE" {
+			s.Sleeping = miner.Some(1)
+			continue
+		}
+		board := ""
+		if strings.EqualFold(strings.TrimSpace(e.StrKey("Target")), "BOARD") {
+			if f, ok := e.FloatKey("ID"); ok && f >= 0 && f < maxNumber && f == float64(int(f)) {
+				if idx := int(f); idx < len(s.Boards) {
+					board = s.Boards[idx].Label()
+				} else {
+					board = strconv.Itoa(idx + 1) // Bitmain's chain numbers, as the boards are named
+				}
+			}
+		}
+		raw := strings.TrimSpace(e.StrKey("Description") + " " + e.StrKey("DocUrl"))
+		if !fs.add(luxosFault(code, board, raw)) {
+			return
+		}
 	}
 }
 

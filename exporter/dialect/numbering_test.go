@@ -24,7 +24,9 @@ func exportedLabels(expo []byte, label string) []string {
 	for sc.Scan() {
 		if line := sc.Text(); !strings.HasPrefix(line, "#") {
 			for _, m := range re.FindAllStringSubmatch(line, -1) {
-				seen[m[1]] = true
+				if m[1] != "" { // an empty label is no label (cgminer_fault of the whole miner)
+					seen[m[1]] = true
+				}
 			}
 		}
 	}

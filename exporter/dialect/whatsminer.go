@@ -9,8 +9,9 @@ import (
 )
 
 // readWhatsminer reads MicroBT's btminer: a cgminer 4.9.2 fork whose summary carries power,
-// fans, the environment temperature and the factory hashrate, whose devs/edevs are the hashboard
-// slots, and whose non-joinable `status` says whether mining was switched off (btmineroff).
+// fans, the environment temperature, the factory hashrate and (before API 2.0.4) the error codes,
+// whose devs/edevs are the hashboard slots, whose non-joinable `status` says whether mining was
+// switched off (btmineroff) and `get_error_code` lists the firmware's error codes.
 func readWhatsminer(r replies, s *miner.Snapshot) {
 	s.Software = "btminer"
 	s.Firmware = "stock"
@@ -107,6 +108,32 @@ func readWhatsminer(r replies, s *miner.Snapshot) {
 	// with it set): a miner that hashes is not asleep.
 	if s.Sleeping.Set && s.Sleeping.V == 1 && s.Hashrate.Set && s.Hashrate.V > 0 {
 		s.Sleeping = miner.Some(0)
+	}
+	// Low-power mode is curtailment, as on API v3.
+	if strings.EqualFold(strings.TrimSpace(sum.StrKey("Power Mode")), "low") {
+		s.Sleeping = miner.Some(1)
+	}
+	whatsminerFaults(r, sum, newFaults(s, r.lim.Faults))
+}
+
+// whatsminerFaults reads the error codes: summary's "Error Code 0", "Error Code 1", … (firmware
+// before API 2.0.4; "Error Code Count" is not trusted, nor are the "Factory Error Code"s, which
+// are the factory test's) and get_error_code's Msg.error_code.
+func whatsminerFaults(r replies, sum cgminer.Value, fs *faults) {
+	for _, m := range sum.Members() {
+		n, ok := strings.CutPrefix(m.Key, "Error Code ")
+		if !ok {
+			continue
+		}
+		if _, ok := faultNumber(n, 1<<20); !ok {
+			continue
+		}
+		if f, ok := whatsminerFault(m.Value.Str(), ""); ok && !fs.add(f) {
+			return
+		}
+	}
+	if rep := r.get(cgminer.GetErrorCode); rep != nil && len(rep.Status) > 0 {
+		whatsminerErrorCodes(rep.Status[0].MsgValue.Get("error_code"), fs)
 	}
 }
 
