@@ -25,6 +25,7 @@ const (
 	maxPools        = 16
 	maxDevices      = 32
 	maxLabelBytes   = 128
+	maxFaults       = 32
 	// maxSeries is what the default limits allow: 16 boards × (6 readings + 8 sensors), 16 fans,
 	// 16 sensors, 32 devices × 2, 16 pools × 9, about 40 miner-level series and the
 	// truncated/dropped series, rounded up.
@@ -242,6 +243,9 @@ func checkBounded(t *testing.T, s *miner.Snapshot) {
 	}
 	if len(s.Devices) > maxDevices {
 		t.Errorf("%d devices, limit %d", len(s.Devices), maxDevices)
+	}
+	if len(s.Faults) > maxFaults {
+		t.Errorf("%d faults, limit %d", len(s.Faults), maxFaults)
 	}
 }
 
