@@ -145,6 +145,17 @@ func hostileCases() []hostileCase {
 				`"MM ID1:Summary":"Ver[741-1] GHSmm[2]","MM ID99999999999999999999":"Ver[741-1] GHSmm[3]","MM ID-4":"Ver[741-1] GHSmm[4]",` +
 				`"chain_acn1":10,"chain_rate1":"1","chain_acn01":10,"chain_rate01":"2","fan1":1000,"fan01":1001}],"id":1}`,
 		}},
+		{"5000 fault codes and events", map[string]string{
+			"summary": section("SUMMARY", `{"Elapsed":1,"MHS 5s":1,`+join(5000, func(i int) string { return fmt.Sprintf(`"Error Code %d":%d`, i, 100+i) })+`}`),
+			"get_error_code": `{"STATUS":"S","When":1,"Code":133,"Msg":{"error_code":[` +
+				join(5000, func(i int) string {
+					return fmt.Sprintf(`{"%d":"2026-01-01 00:00:00","reason":"%s"}`, 520000+i, strings.Repeat("r", 50))
+				}) + `]}}`,
+			"events": section("EVENTS", join(5000, func(i int) string {
+				return fmt.Sprintf(`{"Code":"EVENT_%d","Target":"BOARD","ID":%d,"Description":"%s"}`, i, i, strings.Repeat("d", 50))
+			})),
+			"version": section("VERSION", `{"LUXminer":"2025.9.8","API":"3.7"}`),
+		}},
 		{"9000 pools", map[string]string{"pools": manyPools(9000)}},
 		{"long label values", map[string]string{
 			"version": section("VERSION", `{"CGMiner":"`+strings.Repeat("v", 100000)+`","API":"`+strings.Repeat("a", 1000)+`","Type":"`+strings.Repeat("T", 1000)+`"}`),
