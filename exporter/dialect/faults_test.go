@@ -128,7 +128,10 @@ func TestLegacyWhatsminerFaults(t *testing.T) {
 		{"get_error_code refused", map[string]string{"summary": summary,
 			"get_error_code": `{"STATUS":"E","When":1,"Code":14,"Msg":"invalid cmd","Description":""}`},
 			[]string{"psu_fault/psu/critical/", "hashboard_not_found/hashboard/critical/1"}, miner.F{}, nil},
-		{"low power mode", map[string]string{"summary": section("SUMMARY", `{"MHS 5s":60000000,"Power Mode":"Low"}`)}, nil, miner.Some(1), nil},
+		// Low power that still hashes is awake (its fans, temperatures and pools stay watched); low
+		// power that hashes nothing is curtailment.
+		{"low power mode, hashing", map[string]string{"summary": section("SUMMARY", `{"MHS 5s":60000000,"Power Mode":"Low"}`)}, nil, miner.F{}, nil},
+		{"low power mode, not hashing", map[string]string{"summary": section("SUMMARY", `{"MHS 5s":0,"Power Mode":"Low"}`)}, nil, miner.Some(1), nil},
 		{"5000 error codes", map[string]string{"get_error_code": `{"STATUS":"S","Code":133,"Msg":{"error_code":[` +
 			join(5000, func(i int) string { return fmt.Sprintf(`{"%d":"t"}`, 9000+i) }) + `]}}`}, nil, miner.F{}, []string{miner.CutFaults}},
 	}

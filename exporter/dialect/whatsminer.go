@@ -109,8 +109,9 @@ func readWhatsminer(r replies, s *miner.Snapshot) {
 	if s.Sleeping.Set && s.Sleeping.V == 1 && s.Hashrate.Set && s.Hashrate.V > 0 {
 		s.Sleeping = miner.Some(0)
 	}
-	// Low-power mode is curtailment, as on API v3.
-	if strings.EqualFold(strings.TrimSpace(sum.StrKey("Power Mode")), "low") {
+	// Low-power mode that stopped hashing is curtailment, as on API v3; one that hashes is awake
+	// (its fans, temperatures and pools stay watched).
+	if strings.EqualFold(strings.TrimSpace(sum.StrKey("Power Mode")), "low") && !(s.Hashrate.Set && s.Hashrate.V > 0) {
 		s.Sleeping = miner.Some(1)
 	}
 	whatsminerFaults(r, sum, newFaults(s, r.lim.Faults))

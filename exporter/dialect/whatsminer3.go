@@ -20,7 +20,8 @@ const FamilyWhatsminerV3 = "whatsminer-v3"
 // get.miner.status gives summary (hashrates in TH/s, factory hash, power, environment and chip
 // temperatures, fans), pools and edevs (one entry per hashboard slot: hashrate, factory hash,
 // effective chips, chip temperatures min/avg/max). Curtailment is Sleeping: mining switched off
-// (miner.working "false") or low-power mode (power-mode "low" in get.miner.setting or summary).
+// (miner.working "false"), or low-power mode (power-mode "low" in get.miner.setting or summary)
+// while the miner hashes nothing; a miner that hashes is never asleep.
 // Everything goes through Sanitize, then the model table and the default fee pools, as
 // ReadLimited does for the 4028 families.
 func ReadWhatsminerV3(res *wm3.Result, lim miner.Limits) miner.Snapshot {
@@ -83,7 +84,11 @@ func ReadWhatsminerV3(res *wm3.Result, lim miner.Limits) miner.Snapshot {
 		mode = strings.ToLower(strings.TrimSpace(sum.StrKey("power-mode")))
 	}
 	switch {
-	case mode == "low":
+	case mode == "low" && !(s.Hashrate.Set && s.Hashrate.V > 0):
+		// Low power that stopped hashing is curtailment. Low power that still hashes is not asleep:
+		// its fans, temperatures and pools must stay watched (a thief could otherwise switch a
+		// miner to low power to hide a foreign pool); set the module's nominal_hashrate for a farm
+		// that runs in low power.
 		s.Sleeping = miner.Some(1)
 	case mode != "" && !s.Sleeping.Set:
 		s.Sleeping = miner.Some(0)

@@ -264,7 +264,7 @@ func TestWhatsminerV3NoBoards(t *testing.T) {
 	}
 }
 
-// Curtailment: mining switched off or low-power mode is Sleeping; normal mode with mining on is
+// Curtailment: mining switched off, or low-power mode hashing nothing, is Sleeping; normal mode with mining on is
 // not; a miner that hashes is never asleep because of the working flag alone; no word is absent.
 func TestWhatsminerV3Sleeping(t *testing.T) {
 	for _, tc := range []struct {
@@ -279,7 +279,10 @@ func TestWhatsminerV3Sleeping(t *testing.T) {
 			wm3.MinerStatus: `{"summary":{"hash-realtime":120.5}}`}, miner.Some(0)},
 		{"low-power mode from the settings", map[wm3.Command]string{wm3.DeviceInfo: `{"miner":{"working":"true"}}`,
 			wm3.MinerSetting: `{"power-mode":"Low","power-limit":2500}`}, miner.Some(1)},
-		{"low-power mode from summary", map[wm3.Command]string{wm3.MinerStatus: `{"summary":{"power-mode":"low","hash-realtime":90}}`}, miner.Some(1)},
+		{"low-power mode from summary, not hashing", map[wm3.Command]string{wm3.MinerStatus: `{"summary":{"power-mode":"low","hash-realtime":0}}`}, miner.Some(1)},
+		// A thief must not hide a foreign pool by switching a miner to low power: hashing is awake.
+		{"low-power mode while hashing", map[wm3.Command]string{wm3.DeviceInfo: `{"miner":{"working":"true"}}`,
+			wm3.MinerStatus: `{"summary":{"power-mode":"low","hash-realtime":90}}`}, miner.Some(0)},
 		{"high-performance mode", map[wm3.Command]string{wm3.MinerSetting: `{"power-mode":"high"}`}, miner.Some(0)},
 		{"nothing said", map[wm3.Command]string{wm3.DeviceInfo: `{"miner":{"type":"M60S_VK40"}}`}, miner.F{}},
 		{"nonsense flag", map[wm3.Command]string{wm3.DeviceInfo: `{"miner":{"working":"maybe"}}`}, miner.F{}},
