@@ -31,6 +31,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/discovery"
 	"github.com/minefarm/cgminer-stack/exporter/inventory"
 	"github.com/minefarm/cgminer-stack/exporter/probe"
+	"github.com/minefarm/cgminer-stack/exporter/wm3"
 )
 
 func main() {
@@ -172,7 +173,8 @@ func run() int {
 		logger.Warn("inventory not loaded; starting empty", "file", *stateFile, "err", err)
 	}
 	prober := probe.NewProber(inv, map[string]probe.Reader{
-		config.ProtocolCGMiner: probe.CGMiner(&cgminer.Client{}),
+		config.ProtocolCGMiner:      probe.CGMiner(&cgminer.Client{}),
+		config.ProtocolWhatsminerV3: probe.WhatsminerV3(&wm3.Client{}),
 	})
 	handler := probe.New(sc.Get, prober, logger, reg, probe.Options{MaxConcurrent: *maxConcurrent, TimeoutOffset: *timeoutOffset,
 		DebugRate: *debugRate, DebugBurst: *debugBurst})

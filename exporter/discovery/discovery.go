@@ -224,15 +224,16 @@ func (d *Discoverer) probe(ctx context.Context, cfg *config.Config, pace *rate.L
 		return
 	}
 	d.scanned.Inc()
-	before, known := d.inv.Get(addr)
 	now := d.now()
+	before, _ := d.inv.Get(addr)
 	q := probe.Query{Mode: probe.Ping, Module: mod, ModuleName: modName, Logger: d.logger, Pace: pace.Wait, AttemptTimeout: dc.Timeout, At: now}
 	ping := d.prober.Read(ctx, cfg, addr, mod, q)
 	if !ping.Reading.Answered {
 		return // nothing there, or not a miner's API
 	}
 	d.found.Inc()
-	if !known || before.Protocol != ping.Protocol || before.Family == "" || now.Sub(before.Identified) >= dc.Interval {
+	// A protocol that changed (firmware upgraded to API v3 only, or back) identifies afresh.
+	if rec, _ := d.inv.Get(addr); rec.Family == "" || before.Protocol != "" && before.Protocol != ping.Protocol || now.Sub(rec.Identified) >= dc.Interval {
 		q.Mode, q.Pace, q.AttemptTimeout = probe.Identify, nil, 0
 		cctx, cancel := context.WithTimeout(ctx, 2*dc.Timeout)
 		d.prober.Read(cctx, cfg, addr, mod, q)

@@ -422,6 +422,8 @@ func writeDebug(w http.ResponseWriter, addr, module string, out *Outcome) {
 		}
 		if f := a.Reading.Family; f != nil {
 			fmt.Fprintf(w, "Firmware family: %s\n", f.Name)
+		} else if s := a.Reading.Snapshot; s != nil && s.Family != "" {
+			fmt.Fprintf(w, "Firmware family: %s\n", s.Family)
 		}
 	}
 	fmt.Fprintf(w, "\nLogs for the probe:\n%s\n", out.Log)

@@ -37,7 +37,7 @@ type fakeMiner struct {
 	wg      sync.WaitGroup
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "cgminer-api", name))
 	if err != nil {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/internal/fakeminer"
 	"github.com/minefarm/cgminer-stack/exporter/inventory"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
+	"github.com/minefarm/cgminer-stack/exporter/wm3"
 )
 
 // fakeReader stands for a protocol's client: it answers each address from a table and records
@@ -321,3 +324,86 @@ func startServing(t *testing.T, serve func(c net.Conn, cmd string)) string {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// m60s is a Whatsminer M60S on API v3, answering from the captures.
+func m60s(t *testing.T) map[string][]byte {
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "modern", "whatsminer-v3")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return map[string][]byte{
+		"get.device.info":          read("m60s-vk40-20251209.16.rel2_get.device.info+error-code_sorted.json"),
+		"get.miner.status:summary": read("m60s-vk40-20251209.16.rel2_get.miner.status-summary_sorted_edited.json"),
+		"get.miner.status:pools":   read("m60s-vk40-20251209.16.rel2_get.miner.status-pools_sorted_anonymized.json"),
+	}
+}
+
+// counting serves fn on addr and counts its connections.
+func counting(t *testing.T, addr string, fn func(c net.Conn, req []byte)) *atomic.Int64 {
+	var n atomic.Int64
+	fakeminer.Listen(t, addr, func(c net.Conn, req []byte) {
+		n.Add(1)
+		if fn != nil {
+			fn(c, req)
+		}
+	})
+	return &n
+}
+
+// A Whatsminer that answers only API v3 (its 4028 accepts and closes, as a stripped legacy port
+// does): the probe of its IP finds v3 on 4433 after the cgminer API said nothing, remembers it,
+// and from then on — across a restart too — asks 4433 alone. A module forcing the cgminer API
+// never tries 4433.
+func TestProbeWhatsminerV3Only(t *testing.T) {
+	const ip = "127.93.0.5"
+	legacy := counting(t, ip+":4028", nil) // accepts, says nothing
+	var v3 atomic.Int64
+	replies := m60s(t)
+	fakeminer.Listen(t, ip+":4433", func(c net.Conn, req []byte) {
+		v3.Add(1)
+		c.Write(fakeminer.V3Frame(fakeminer.V3Answer(replies, fakeminer.V3Request(req))))
+	})
+	cfg := testConfig(t, "allowed_targets: [127.0.0.0/8]\nmodules: {legacy: {protocol: cgminer}}")
+	file := filepath.Join(t.TempDir(), "inventory.json")
+	start := func() (*Handler, *inventory.Inventory) {
+		inv := inventory.New(inventory.Options{File: file})
+		if err := inv.Load(); err != nil {
+			t.Fatal(err)
+		}
+		p := NewProber(inv, map[string]Reader{config.ProtocolCGMiner: CGMiner(&cgminer.Client{}), config.ProtocolWhatsminerV3: WhatsminerV3(&wm3.Client{})})
+		return New(func() *config.Config { return cfg }, p, discard(), nil, Options{}), inv
+	}
+	h, inv := start()
+	_, body := get(t, h, "target="+ip+"&debug=true", nil)
+	for _, want := range []string{"Protocol cgminer at " + ip + ":4028: empty_reply", "Protocol whatsminer-v3 at " + ip + ":4433: answered", "cgminer_up 1", `model="Whatsminer M60S`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("debug output lacks %q:\n%s", want, body)
+		}
+	}
+	if rec, _ := inv.Get(ip + ":4028"); rec.Protocol != "whatsminer-v3" || rec.Port != 4433 || rec.Serial == "" {
+		t.Errorf("inventory: %+v", rec)
+	}
+	if legacy.Load() != 2 {
+		t.Errorf("first probe: %d connections to 4028, want 2 (the joined request, one command alone)", legacy.Load())
+	}
+	_, body = get(t, h, "target="+ip, nil)
+	if !strings.Contains(body, "cgminer_up 1") || legacy.Load() != 2 {
+		t.Errorf("a known v3 miner: up %v, %d connections to 4028 in all, want no more than the first probe's 2", strings.Contains(body, "cgminer_up 1"), legacy.Load())
+	}
+	if err := inv.Save(); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := start()
+	if _, body := get(t, h2, "target="+ip, nil); !strings.Contains(body, "cgminer_up 1") || legacy.Load() != 2 {
+		t.Errorf("after a restart: up %v, %d connections to 4028 in all, want no more than the first probe's 2", strings.Contains(body, "cgminer_up 1"), legacy.Load())
+	}
+	before := v3.Load()
+	if _, body := get(t, h2, "target="+ip+"&module=legacy", nil); !strings.Contains(body, `cgminer_probe_error_info{reason="empty_reply"} 1`) || v3.Load() != before {
+		t.Errorf("protocol cgminer: %d connections to 4433, want none:\n%s", v3.Load()-before, body)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
 	"github.com/minefarm/cgminer-stack/exporter/inventory"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
+	"github.com/minefarm/cgminer-stack/exporter/wm3"
 )
 
 // Querier asks a miner cgminer API commands; *cgminer.Client is the real one.
@@ -194,9 +195,6 @@ func merge(dst, src *cgminer.Result) {
 // joinRefusal is how long a firmware's refusal of a joined request is remembered.
 const joinRefusalTTL = time.Hour
 
-// reasonNotV3 is exporter/wm3's ReasonNotV3: a peer on 4433 that is not Whatsminer API v3.
-const reasonNotV3 cgminer.Reason = "not_whatsminer_api"
-
 // Prober reads miners for the probe handler and for discovery alike: it picks the protocol per
 // miner, asks that protocol's Reader, and keeps what it learned in the inventory, the one memory
 // of every miner. A probe of a known miner goes straight to the protocol, port and family that
@@ -311,7 +309,7 @@ func (e errNoReader) Error() string { return "no client for protocol " + string(
 // "the miner does not answer now" (a timeout: trying another port would only double the wait).
 func fallback(r cgminer.Reason) bool {
 	switch r {
-	case cgminer.ReasonRefused, cgminer.ReasonNotAPI, cgminer.ReasonEmpty, reasonNotV3:
+	case cgminer.ReasonRefused, cgminer.ReasonNotAPI, cgminer.ReasonEmpty, wm3.ReasonNotV3:
 		return true
 	}
 	return false
@@ -323,8 +321,12 @@ func (p *Prober) record(target string, ans *Answer, now time.Time) {
 	if _, port, err := net.SplitHostPort(ans.Addr); err == nil {
 		f.Port, _ = strconv.Atoi(port)
 	}
-	if rd.Identified && rd.Family != nil {
+	switch {
+	case !rd.Identified:
+	case rd.Family != nil:
 		f.Family = rd.Family.Name
+	case rd.Snapshot != nil: // a protocol with one family of its own (Whatsminer API v3)
+		f.Family = rd.Snapshot.Family
 	}
 	if s := rd.Snapshot; s != nil {
 		f.Model, f.Firmware, f.Serial, f.MAC = s.Model, s.Firmware, s.Serial, s.MAC
