@@ -8,10 +8,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The file is JSON, one record a line:
@@ -216,19 +221,17 @@ func (inv *Inventory) save(now time.Time) error {
 	// Cleared first: a change made while the file is written is due at the next save.
 	inv.dirty.Store(false)
 	inv.touched.Store(false)
-	recs := inv.All()
+	recs := inv.snapshot()
 	err := writeAtomic(inv.o.File, func(w *bufio.Writer) error {
 		fmt.Fprintf(w, "{\"version\":%d,\"miners\":[\n", fileVersion)
+		buf := make([]byte, 0, 512)
 		for i := range recs {
-			b, err := json.Marshal(&recs[i])
-			if err != nil {
-				return err
-			}
-			w.Write(b)
+			buf = appendRecord(buf[:0], recs[i].addr, &recs[i].e)
 			if i < len(recs)-1 {
-				w.WriteByte(',')
+				buf = append(buf, ',')
 			}
-			w.WriteByte('\n')
+			buf = append(buf, '\n')
+			w.Write(buf)
 		}
 		_, err := w.WriteString("]}\n")
 		return err
@@ -241,6 +244,112 @@ func (inv *Inventory) save(now time.Time) error {
 	inv.lastSave.Store(now.UnixNano())
 	inv.saved.Set(float64(now.UnixNano()) / 1e9)
 	return nil
+}
+
+// saved is a record as Save copies it: its address and its entry, copied under the shard's lock.
+type saved struct {
+	addr string
+	e    entry
+}
+
+// snapshot copies every record, in address order (of the text: the file is for a machine), in
+// one allocation: saving a million records must not cost gigabytes.
+func (inv *Inventory) snapshot() []saved {
+	out := make([]saved, 0, inv.n.Load()+nShards)
+	for i := range inv.shards {
+		s := &inv.shards[i]
+		s.mu.RLock()
+		for a, e := range s.m {
+			out = append(out, saved{a, *e})
+		}
+		s.mu.RUnlock()
+	}
+	slices.SortFunc(out, func(a, b saved) int { return strings.Compare(a.addr, b.addr) })
+	return out
+}
+
+// appendRecord writes a record as Record's JSON encoding does (the same names, the same fields
+// left out when empty), without reflection or an allocation per record.
+func appendRecord(b []byte, addr string, e *entry) []byte {
+	b = append(b, `{"address":`...)
+	b = appendString(b, addr)
+	field := func(name, v string) {
+		if v != "" {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = appendString(b, v)
+		}
+	}
+	field("site", str(e.site))
+	if len(e.labels) > 0 && e.site != (handle{}) {
+		b = append(b, `,"labels":{`...)
+		keys := slices.Sorted(maps.Keys(e.labels))
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, e.labels[k])
+		}
+		b = append(b, '}')
+	}
+	field("mac", e.mac)
+	field("model", str(e.model))
+	field("firmware", str(e.firmware))
+	field("family", str(e.family))
+	field("module", str(e.module))
+	b = appendTime(append(b, `,"first_seen":`...), e.first)
+	b = appendTime(append(b, `,"last_seen":`...), e.last)
+	field("protocol", str(e.protocol))
+	if e.port != 0 {
+		b = strconv.AppendInt(append(b, `,"port":`...), int64(e.port), 10)
+	}
+	field("serial", e.serial)
+	if e.identified != 0 {
+		b = appendTime(append(b, `,"identified":`...), e.identified)
+	}
+	if e.noJoin != 0 {
+		b = appendTime(append(b, `,"no_join_until":`...), e.noJoin)
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, n int64) []byte {
+	b = append(b, '"')
+	b = clock(n).UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendString writes s as a JSON string: quotes, backslashes and control characters escaped,
+// invalid UTF-8 replaced.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 func writeAtomic(path string, write func(*bufio.Writer) error) error {

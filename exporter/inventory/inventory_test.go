@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -392,5 +393,29 @@ func TestPrune(t *testing.T) {
 	}
 	if _, ok := inv.Get("10.0.0.3:4028"); !ok || inv.Len() != 2 {
 		t.Error("a fresh record pruned")
+	}
+}
+
+// The file's hand-written JSON reads back as encoding/json reads it: every string, however
+// hostile, and every field of a record.
+func TestAppendJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "ctl \x00\x01\x1f\x7f", "bad utf-8 \xff\xfe end", "\u2028\u2029 ünïcödé 中文", strings.Repeat("x", 1000)} {
+		var back string
+		if err := json.Unmarshal(appendString(nil, s), &back); err != nil || back != strings.ToValidUTF8(s, "\uFFFD") && !strings.Contains(s, "\xff") {
+			t.Errorf("%q: %q, %v", s, back, err)
+		}
+		if strings.Contains(s, "\xff") && back != "bad utf-8 \uFFFD\uFFFD end" {
+			t.Errorf("%q: %q", s, back)
+		}
+	}
+	e := &entry{protocol: intern(WhatsminerV3), family: intern("whatsminer-v3"), model: intern(`Whatsminer "M60S"`), firmware: intern("stock"),
+		site: intern("north"), module: intern("default"), serial: "HKM60S0001", mac: "c6:02:14:00:1f:b3", labels: map[string]string{"b": "2", "a": "1"},
+		port: 4433, first: t0.UnixNano(), last: t0.Add(time.Hour).UnixNano(), identified: t0.UnixNano(), noJoin: t0.Add(2 * time.Hour).UnixNano()}
+	var got Record
+	if err := json.Unmarshal(appendRecord(nil, "10.0.0.1:4028", e), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := e.record("10.0.0.1:4028"); !sameRecord(got, want) {
+		t.Errorf("\ngot  %+v\nwant %+v", got, want)
 	}
 }
