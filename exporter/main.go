@@ -127,7 +127,7 @@ func run() int {
 		timeoutOffset = app.Flag("probe.timeout-offset", "Taken off Prometheus's scrape timeout so the answer arrives in time.").Default("500ms").Duration()
 		debugRate     = app.Flag("probe.debug-rate", "debug=true probes per second, all clients together (429 beyond); 0 turns them off.").Default("1").Float64()
 		debugBurst    = app.Flag("probe.debug-burst", "debug=true probes allowed at once above --probe.debug-rate.").Default("5").Int()
-		stateFile     = app.Flag("discovery.state-file", "Where the discovery inventory persists across restarts (silent miners stay in /sd until forget_after); empty keeps it in memory only.").Default("").String()
+		stateFile     = app.Flag("discovery.state-file", "The miner inventory's file (what answered, family, identity, discovery's listing), kept across restarts (silent miners stay in /sd until forget_after); empty keeps it in memory only.").Default("").String()
 		saveInterval  = app.Flag("inventory.save-interval", "How often the inventory (--discovery.state-file) is written when something in it changed; also at shutdown, never per probe.").Default("1m").Duration()
 		maxRecords    = app.Flag("inventory.max-records", "Miners the inventory remembers at most (the stalest that discovery does not list make room).").Default("1048576").Int()
 		toolkitFlags  = kingpinflag.AddFlags(app, ":9154")
