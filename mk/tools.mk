@@ -10,9 +10,9 @@
 # `tools` target installs Debian's Prometheus 2.42 (promtool: rules are checked on both), the
 # blackbox exporter (the benchmark's floor), docker-compose and Chromium (browser tests).
 #
-# Clean build (empty module, build, npm and pnpm caches; 2 cores): see the CHANGELOG entry for
-# issue 15 and BENCHMARKS.md. With the Go build cache warm (a fresh clone on a used machine) the
-# Go part is a link step per binary.
+# Time (2 cores shared with other work, 2026-12): from empty Go module and build caches and empty
+# npm and pnpm stores, all of them in 738 s (2.4 GB of modules, 0.6 GB of npm packages); in a fresh
+# clone on a machine that built them before (warm caches, empty .tools/) in 128 s.
 
 TOOLS ?= $(CURDIR)/.tools
 
