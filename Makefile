@@ -52,7 +52,8 @@ tools:
 TEST_TARGETS :=
 -include mk/*.mk
 
-test: fmt-check vet tidy-check lint go-test fuzz-short $(TEST_TARGETS)
+# lint last: a lint finding does not hide what the tests say.
+test: fmt-check vet tidy-check go-test fuzz-short $(TEST_TARGETS) lint
 
 # The fast local loop: no race detector, no e2e, no fuzzing, no lint.
 test-short: fmt-check vet go-test-short rules-check
