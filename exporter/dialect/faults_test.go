@@ -163,10 +163,7 @@ func TestLegacyWhatsminerFaults(t *testing.T) {
 // same family; the events capture has no other reply with it) — golden; then the shapes the
 // capture does not have.
 func TestLuxOSEvents(t *testing.T) {
-	files := []string{"../modern/luxos/antminer-luxos-2025.9.8_events_sorted.json"}
-	for _, f := range goldenCases(t)["antminer-s19kpro-luxos-2025.4.8"] {
-		files = append(files, f)
-	}
+	files := append([]string{"../modern/luxos/antminer-luxos-2025.9.8_events_sorted.json"}, goldenCases(t)["antminer-s19kpro-luxos-2025.4.8"]...)
 	sort.Strings(files)
 	res := loadResult(t, files)
 	s := dialect.Read(res, nil)

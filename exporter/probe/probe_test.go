@@ -28,13 +28,11 @@ import (
 // miner is a fake miner on a loopback port: it answers each request from a map of command →
 // reply bytes (joined requests are answered the way cgminer does), after an optional delay.
 type fakeMiner struct {
-	ln      net.Listener
 	conns   atomic.Int64
 	delay   time.Duration
 	replies map[string][]byte
 	raw     []byte // when set, every connection gets exactly these bytes
 	hang    bool
-	wg      sync.WaitGroup
 }
 
 func fixture(t testing.TB, name string) []byte {

@@ -54,7 +54,7 @@ func checkLabels(kv template.KV) error {
 		switch {
 		case len(n) > MaxLabelName:
 			return fmt.Errorf("label %q: name of %d bytes; at most %d", clip(n, 32), len(n), MaxLabelName)
-		case !model.LabelName(n).IsValidLegacy():
+		case !model.LegacyValidation.IsValidLabelName(n):
 			return fmt.Errorf("label %q: not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)", clip(n, 32))
 		case len(v) > MaxLabelValue:
 			return fmt.Errorf("label %q: value of %d bytes; at most %d", n, len(v), MaxLabelValue)
@@ -78,7 +78,7 @@ func boundAnnotations(kv template.KV) (map[string]string, []string) {
 	dropped := 0
 	for _, n := range names {
 		v := kv[n]
-		if len(n) > MaxLabelName || !model.LabelName(n).IsValidLegacy() {
+		if len(n) > MaxLabelName || !model.LegacyValidation.IsValidLabelName(n) {
 			trims = append(trims, fmt.Sprintf("annotation %q: invalid name, dropped", clip(n, 32)))
 			continue
 		}

@@ -498,9 +498,14 @@ func TestEscalation(t *testing.T) {
 	if d := e.only(); d.Task.Escalations != 2 {
 		t.Fatal("acknowledged task escalated")
 	}
-	var kinds []string
+	escalated := 0
 	for _, ev := range e.only().Events {
-		kinds = append(kinds, ev.Kind)
+		if ev.Kind == task.KindEscalated {
+			escalated++
+		}
+	}
+	if escalated != 2 {
+		t.Fatalf("%d escalated events in the history, want 2", escalated)
 	}
 	msgs, _ := e.st.Pending(e.ctx, e.clk.Now(), 100)
 	if len(msgs) != 3 || msgs[1].To != "carol" {

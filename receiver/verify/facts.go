@@ -49,10 +49,7 @@ func FactsQuery(identity map[string]string) string {
 // ParseFacts reads an answer to FactsQuery. Series are read in a fixed order, so two jobs
 // scraping one machine give the same facts every time.
 func ParseFacts(series []map[string]string) task.Facts {
-	sorted := make([]map[string]string, 0, min(len(series), maxFactsRows))
-	for _, s := range series[:min(len(series), maxFactsRows)] {
-		sorted = append(sorted, s)
-	}
+	sorted := append([]map[string]string(nil), series[:min(len(series), maxFactsRows)]...)
 	sort.SliceStable(sorted, func(i, j int) bool { return Matchers(sorted[i]) < Matchers(sorted[j]) })
 	var f task.Facts
 	set := func(dst *string, v string) {
