@@ -290,8 +290,13 @@ func TestParseText(t *testing.T) {
 	if f, _ := replies["summary"].First("SUMMARY").FloatKey("Elapsed"); f != 14 {
 		t.Errorf("Elapsed = %v", f)
 	}
-	if EscapeText("a|b,c=d\\e") != `a\|b\,c\=d\\e` {
-		t.Errorf("EscapeText = %q", EscapeText("a|b,c=d\\e"))
+	// A value escaped as cgminer's text form escapes it reads back whole.
+	v, err = ParseText([]byte(`STATUS=S,Code=7|POOL=0,URL=` + escapeText("a|b,c=d\\e") + `,User=x|`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := newReply("pools", v, 0).First("POOLS").StrKey("URL"); got != "a|b,c=d\\e" {
+		t.Errorf("escaped URL reads back as %q", got)
 	}
 }
 
@@ -352,4 +357,18 @@ func TestParseCommandReadOnly(t *testing.T) {
 			t.Errorf("ParseCommand(%q): %v", name, err)
 		}
 	}
+}
+
+// escapeText escapes a value as cgminer's text form does (api.c escape_string: '|', ',', '=' and
+// '\\' get a backslash).
+func escapeText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '|', ',', '=', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

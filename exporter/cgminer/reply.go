@@ -178,13 +178,3 @@ func splitJoined(top Value, cmds []Command, rep Repair) (map[string]*Reply, bool
 func newReply(cmd string, body Value, rep Repair) *Reply {
 	return &Reply{Command: cmd, Body: body, Status: StatusOf(body), Repairs: rep}
 }
-
-// NewReply wraps a decoded reply body; the simulator's tests and the exporter's golden tests
-// build Results from recorded replies with it.
-func NewReply(cmd string, body Value, rep Repair) *Reply { return newReply(cmd, body, rep) }
-
-// SplitJoined splits a recorded reply to a joined request (see QueryAll) into one reply per
-// command. ok is false when the reply is not keyed by command.
-func SplitJoined(top Value, cmds []Command, rep Repair) (map[string]*Reply, bool) {
-	return splitJoined(top, cmds, rep)
-}

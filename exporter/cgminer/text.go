@@ -35,7 +35,7 @@ func ParseText(data []byte) (Value, error) {
 		var name string
 		flush := func() {
 			if name != "" {
-				top = append(top, Member{Key: name, Value: ArrayValue(textReply(cur))})
+				top = append(top, Member{Key: name, Value: arrayValue(textReply(cur))})
 			}
 		}
 		for _, sec := range sections {
@@ -47,7 +47,7 @@ func ParseText(data []byte) (Value, error) {
 			cur = append(cur, sec)
 		}
 		flush()
-		return ObjectValue(top...), nil
+		return objectValue(top...), nil
 	}
 	v := textReply(sections)
 	if _, ok := v.Lookup("STATUS"); !ok {
@@ -73,7 +73,7 @@ func textReply(sections []string) Value {
 		obj := make([]Member, 0, len(fields))
 		for _, f := range fields {
 			k, v := cutEscaped(f, '=')
-			obj = append(obj, Member{Key: unescapeText(k), Value: StringValue(unescapeText(v))})
+			obj = append(obj, Member{Key: unescapeText(k), Value: stringValue(unescapeText(v))})
 		}
 		if name == "" && len(obj) > 0 {
 			name = textSectionName(obj[0].Key)
@@ -81,13 +81,13 @@ func textReply(sections []string) Value {
 		if _, seen := groups[name]; !seen {
 			order = append(order, name)
 		}
-		groups[name] = append(groups[name], ObjectValue(obj...))
+		groups[name] = append(groups[name], objectValue(obj...))
 	}
 	top := make([]Member, 0, len(order))
 	for _, name := range order {
-		top = append(top, Member{Key: name, Value: ArrayValue(groups[name]...)})
+		top = append(top, Member{Key: name, Value: arrayValue(groups[name]...)})
 	}
-	return ObjectValue(top...)
+	return objectValue(top...)
 }
 
 // textSectionName maps the first key of a text section to the section name the JSON form uses.
@@ -162,22 +162,6 @@ func unescapeText(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\\' && i+1 < len(s) {
 			i++
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// EscapeText escapes a value for the text form (the simulator writes text replies with it).
-func EscapeText(s string) string {
-	if !strings.ContainsAny(s, "|,=\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '|', ',', '=', '\\':
-			b.WriteByte('\\')
 		}
 		b.WriteByte(s[i])
 	}

@@ -53,26 +53,12 @@ type Member struct {
 	Value Value
 }
 
-// StringValue, NumberValue, ArrayValue and ObjectValue build values; the simulator and tests use them.
-func StringValue(s string) Value { return Value{kind: String, str: s} }
+// stringValue, arrayValue and objectValue build the values of a text-form reply (text.go).
+func stringValue(s string) Value { return Value{kind: String, str: s} }
 
-// NumberValue builds a number. text is the wire form; it may be empty, in which case the shortest
-// representation of f is used.
-func NumberValue(f float64, text string) Value {
-	if text == "" {
-		text = strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	return Value{kind: Number, num: f, str: text}
-}
+func arrayValue(vs ...Value) Value { return Value{kind: Array, arr: vs} }
 
-// BoolValue builds a boolean.
-func BoolValue(b bool) Value { return Value{kind: Bool, b: b} }
-
-// ArrayValue builds an array.
-func ArrayValue(vs ...Value) Value { return Value{kind: Array, arr: vs} }
-
-// ObjectValue builds an object.
-func ObjectValue(ms ...Member) Value { return Value{kind: Object, obj: ms} }
+func objectValue(ms ...Member) Value { return Value{kind: Object, obj: ms} }
 
 // Kind reports the value's JSON type.
 func (v Value) Kind() Kind { return v.kind }

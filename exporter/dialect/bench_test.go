@@ -13,6 +13,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/collector"
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/exporter/internal/recorded"
 )
 
 // joinedReply builds the bytes a miner sends for a joined request from recorded replies.
@@ -49,7 +50,7 @@ func benchPath(b *testing.B, files map[string]string, direct bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		parts, ok := cgminer.SplitJoined(top, cmds, rep)
+		parts, ok := recorded.Split(top, cmds, rep)
 		if !ok {
 			b.Fatal("not joined")
 		}

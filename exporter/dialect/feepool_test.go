@@ -11,6 +11,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/exporter/internal/recorded"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
 )
 
@@ -66,7 +67,7 @@ func poolsReply(t *testing.T, files []string, extra []map[string]any) *cgminer.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cgminer.NewReply("pools", body, rep)
+	return recorded.Reply("pools", body, rep)
 }
 
 func poolKey(p miner.Pool) string { return p.URL + " as " + p.User }
@@ -377,7 +378,7 @@ func BenchmarkFeePoolsMark(b *testing.B) {
 			b.Fatal(err)
 		}
 		cmd := commandOf(f)[0]
-		res.Replies[cmd] = cgminer.NewReply(cmd, body, rep)
+		res.Replies[cmd] = recorded.Reply(cmd, body, rep)
 	}
 	s := dialect.Read(res, nil)
 	fp := dialect.DefaultFeePools()

@@ -12,6 +12,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/collector"
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/exporter/internal/recorded"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
 	"github.com/minefarm/cgminer-stack/exporter/wm3"
 )
@@ -52,7 +53,7 @@ func FuzzDialect(f *testing.F) {
 		}
 		res := &cgminer.Result{Replies: map[string]*cgminer.Reply{}}
 		for _, c := range cmds {
-			res.Replies[c.String()] = cgminer.NewReply(c.String(), body, rep)
+			res.Replies[c.String()] = recorded.Reply(c.String(), body, rep)
 		}
 		for _, fam := range append(dialect.Families, nil) {
 			var before, after runtime.MemStats

@@ -15,6 +15,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/collector"
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/exporter/internal/recorded"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden exposition files")
@@ -122,7 +123,7 @@ func loadResult(t *testing.T, files []string) *cgminer.Result {
 			continue
 		}
 		if len(cmds) > 1 {
-			parts, ok := cgminer.SplitJoined(body, cmds, rep)
+			parts, ok := recorded.Split(body, cmds, rep)
 			if !ok {
 				t.Fatalf("%s: not a joined reply", f)
 			}
@@ -134,7 +135,7 @@ func loadResult(t *testing.T, files []string) *cgminer.Result {
 		if _, dup := res.Replies[names[0]]; dup {
 			t.Fatalf("%s: second reply to %s in one case", f, names[0])
 		}
-		res.Replies[names[0]] = cgminer.NewReply(names[0], body, rep)
+		res.Replies[names[0]] = recorded.Reply(names[0], body, rep)
 	}
 	return res
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/collector"
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/exporter/internal/recorded"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
 )
 
@@ -196,7 +197,7 @@ func hostileResult(t testing.TB, c hostileCase) (*cgminer.Result, int) {
 		if err != nil {
 			t.Fatalf("%s: %v", cmd, err)
 		}
-		res.Replies[cmd] = cgminer.NewReply(cmd, body, rep)
+		res.Replies[cmd] = recorded.Reply(cmd, body, rep)
 	}
 	return res, size
 }
