@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
-
-	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 )
 
 // privileged are the commands that change a miner (cgminer API-README, btminer, LuxOS). The
@@ -31,6 +29,11 @@ func init() {
 		whatsminerWrites[c] = true
 	}
 }
+
+// soloCommands are btminer's own commands (flat STATUS envelope): answered only alone, an E
+// section inside a joined request.
+var soloCommands = map[string]bool{"status": true, "get_version": true, "get_psu": true,
+	"get_miner_info": true, "get_error_code": true}
 
 // request is one parsed API request.
 type request struct {
@@ -140,7 +143,7 @@ func (m *Miner) respond(raw []byte, dst []byte) ([]byte, bool) {
 	}
 	for _, c := range names {
 		dst = append(dst, "CMD="...)
-		dst = append(dst, cgminer.EscapeText(c)...)
+		dst = append(dst, escapeText(c)...)
 		dst = append(dst, '|')
 		dst = m.answer(c, s, true).appendText(dst)
 	}
@@ -156,14 +159,12 @@ func (m *Miner) answer(cmd string, s func() *state, joined bool) *reply {
 	if privileged[name] {
 		return m.errorReply(s(), 45, "Access denied to '"+cmd+"' command", true)
 	}
-	c, err := cgminer.ParseCommand(cmd)
-	if err != nil || c.String() != cmd {
+	if joined && soloCommands[cmd] {
 		return m.errorReply(s(), 14, "Invalid command", false)
 	}
-	if joined && !c.Joinable() {
-		return m.errorReply(s(), 14, "Invalid command", false)
-	}
-	r := m.render(c.String(), s)
+	// Each family's renderer knows its commands, exactly as the firmware spells them (no case
+	// folding, no parameters): anything else is cgminer's Code 14.
+	r := m.render(cmd, s)
 	if r == nil {
 		return m.errorReply(s(), 14, "Invalid command", false)
 	}

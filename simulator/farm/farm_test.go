@@ -154,6 +154,16 @@ func TestProtocol(t *testing.T) {
 				t.Errorf("reply: %s", raw)
 			}
 		}},
+		{"command names are exact", "s19jpro", `{"command":"Summary"}`, func(t *testing.T, raw string) {
+			if !strings.Contains(raw, `"Code":14,"Msg":"Invalid command"}`) {
+				t.Errorf("reply: %s", raw)
+			}
+		}},
+		{"text command with a parameter", "s19jpro", `pga|0`, func(t *testing.T, raw string) {
+			if !strings.HasPrefix(raw, "STATUS=E,") || !strings.Contains(raw, "Code=14,Msg=Invalid command|") {
+				t.Errorf("reply: %s", raw)
+			}
+		}},
 		{"privileged refused", "s19jpro", `{"command":"restart"}`, func(t *testing.T, raw string) {
 			if !strings.Contains(raw, `"Code":45,"Msg":"Access denied to 'restart' command"`) {
 				t.Errorf("reply: %s", raw)
@@ -238,7 +248,7 @@ func TestTextFormParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := cgminer.NewReply("pools", v, 0)
+	rep := &cgminer.Reply{Command: "pools", Body: v, Status: cgminer.StatusOf(v)}
 	if got := rep.First("POOLS").StrKey("URL"); got != PoolURL {
 		t.Errorf("URL = %q", got)
 	}

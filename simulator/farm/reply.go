@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 )
 
 // A reply is built as ordered fields, then written in the JSON or the text form. Field order,
@@ -174,14 +172,14 @@ func (r *reply) appendJSON(b []byte) []byte {
 func appendTextValue(b []byte, f kv) []byte {
 	switch f.kind {
 	case vStr:
-		return append(b, cgminer.EscapeText(f.s)...)
+		return append(b, escapeText(f.s)...)
 	case vBool:
 		return strconv.AppendBool(b, f.b)
 	case vRaw:
-		return append(b, cgminer.EscapeText(f.s)...)
+		return append(b, escapeText(f.s)...)
 	case vObj:
 		r := reply{}
-		return append(b, cgminer.EscapeText(string(r.appendObject(nil, f.obj)))...)
+		return append(b, escapeText(string(r.appendObject(nil, f.obj)))...)
 	}
 	return appendNumber(b, f)
 }
@@ -195,7 +193,7 @@ func appendTextObject(b []byte, prefix string, o []kv) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, cgminer.EscapeText(f.k)...)
+		b = append(b, escapeText(f.k)...)
 		b = append(b, '=')
 		b = appendTextValue(b, f)
 	}
