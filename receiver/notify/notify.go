@@ -39,11 +39,13 @@ type RetryAfter struct {
 func (r *RetryAfter) Error() string { return r.Err.Error() }
 func (r *RetryAfter) Unwrap() error { return r.Err }
 
-// Outbox is what the sender needs from the store: the due deliveries, and a place for each
-// attempt's outcome (repair.Service also moves the task's ladder on when a step's deliveries were
-// all given up).
+// Outbox is what the sender needs from the store: the due deliveries, a claim on one before it is
+// sent (so that two senders draining one outbox, as during a handover between replicas, never
+// both send it), and a place for each attempt's outcome (repair.Service also moves the task's
+// ladder on when a step's deliveries were all given up).
 type Outbox interface {
 	Pending(ctx context.Context, now time.Time, limit int) ([]store.Message, error)
+	Claim(ctx context.Context, m store.Message, until time.Time) (bool, error)
 	Record(ctx context.Context, m store.Message, a store.Attempt) error
 }
 
@@ -120,6 +122,11 @@ const MaxRetryAfter = time.Hour
 
 // sendTimeout bounds one Send beyond the channel's own timeout.
 const sendTimeout = 2 * time.Minute
+
+// ClaimFor is how long a claimed delivery is left to its sender: longer than any send may take
+// (sendTimeout). A sender that dies between the claim and recording the outcome leaves the
+// delivery to be tried again once it is over.
+const ClaimFor = sendTimeout + time.Minute
 
 func (s *Sender) channelsFor(cfg *config.Config) map[string]Channel {
 	s.mu.Lock()
@@ -233,7 +240,19 @@ func (s *Sender) deliver(ctx context.Context, cfg *config.Config, ch Channel, na
 			m.Address, _ = cfg.Address(m.To, name)
 		}
 	}
-	var err error
+	// Claimed first: another replica's sender may be draining the same outbox (a handover of the
+	// lease), and a message must not go out twice.
+	claimed, err := s.Outbox.Claim(ctx, m, s.Now().Add(ClaimFor))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("claim delivery %d: %w", m.ID, err)
+	}
+	if !claimed {
+		s.Logger.Debug("notification taken by another sender", "message", m.ID, "task", m.TaskID)
+		return nil
+	}
 	if ch == nil {
 		err = fmt.Errorf("channel %s is not configured (any more): %w", name, ErrPermanent)
 	} else {
@@ -296,6 +315,17 @@ func (s *Sender) Run(ctx context.Context, every time.Duration) {
 
 // StoreOutbox records attempts straight into a store (no ladder): for tools and tests.
 type StoreOutbox struct{ store.Store }
+
+// Claim implements Outbox.
+func (o StoreOutbox) Claim(ctx context.Context, m store.Message, until time.Time) (bool, error) {
+	var ok bool
+	err := o.InTx(ctx, func(tx store.Tx) error {
+		var err error
+		ok, err = tx.ClaimDelivery(ctx, m, until)
+		return err
+	})
+	return ok, err
+}
 
 // Record implements Outbox.
 func (o StoreOutbox) Record(ctx context.Context, _ store.Message, a store.Attempt) error {

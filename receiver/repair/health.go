@@ -142,6 +142,14 @@ func (w *writeTx) RecordAttempt(ctx context.Context, a store.Attempt) error {
 	return w.did(w.Tx.RecordAttempt(ctx, a))
 }
 
+func (w *writeTx) ClaimDelivery(ctx context.Context, m store.Message, until time.Time) (bool, error) {
+	ok, err := w.Tx.ClaimDelivery(ctx, m, until)
+	if ok {
+		w.did(err)
+	}
+	return ok, err
+}
+
 func (w *writeTx) SetHeartbeat(ctx context.Context, name string, at time.Time) error {
 	return w.did(w.Tx.SetHeartbeat(ctx, name, at))
 }

@@ -197,3 +197,15 @@ func (s *Service) Pending(ctx context.Context, now time.Time, limit int) ([]stor
 	}
 	return msgs, err
 }
+
+// Claim takes a due delivery for one attempt until `until` (notify.Outbox): false when another
+// sender took it first or it changed since it was read (store.OutboxTx.ClaimDelivery).
+func (s *Service) Claim(ctx context.Context, m store.Message, until time.Time) (bool, error) {
+	var ok bool
+	err := s.inTx(ctx, "notify", func(tx store.Tx) error {
+		var err error
+		ok, err = tx.ClaimDelivery(ctx, m, until)
+		return err
+	})
+	return ok, err
+}

@@ -32,6 +32,13 @@ type OutboxTx interface {
 	// RecordAttempt stores the outcome of an attempt and updates its delivery: sent (SentAt),
 	// failed (NextAt, retried then) or gave_up.
 	RecordAttempt(ctx context.Context, a Attempt) error
+	// ClaimDelivery takes a due delivery for one attempt, so that no other sender (another
+	// replica's, during a handover of the lease) sends it too: it succeeds only while the
+	// delivery is as m was read (neither sent nor given up, the same attempts and next attempt
+	// time), and moves its next attempt to until, past the longest a send may take. The attempt's
+	// outcome (RecordAttempt) then sets the delivery's fate; a sender that dies before recording
+	// leaves it to be tried again at until. false: another sender has it, or it changed.
+	ClaimDelivery(ctx context.Context, m Message, until time.Time) (bool, error)
 	// Message returns a delivery by id (task.ErrNotFound when there is none).
 	Message(ctx context.Context, id int64) (*Message, error)
 	// BatchDelivering reports whether a delivery of the task's message for the ladder step

@@ -98,6 +98,21 @@ func (x *Tx) RecordAttempt(ctx context.Context, a store.Attempt) error {
 	return nil
 }
 
+// ClaimDelivery implements store.Tx. On PostgreSQL the row is locked with SKIP LOCKED: a sender
+// never waits for a row another one is claiming, it leaves it to that one.
+func (x *Tx) ClaimDelivery(ctx context.Context, m store.Message, until time.Time) (bool, error) {
+	res, err := x.exec(ctx, `UPDATE outbox SET next_at = $1 WHERE id = (SELECT id FROM outbox WHERE id = $2 AND sent_at = 0
+AND gave_up = 0 AND attempts = $3 AND next_at = $4`+x.d.SkipLocked+`)`, us(until), m.ID, m.Attempts, us(m.NextAt))
+	if err != nil {
+		return false, fmt.Errorf("claim delivery %d: %w", m.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim delivery %d: %w", m.ID, err)
+	}
+	return n == 1, nil
+}
+
 // Message implements store.Tx.
 func (x *Tx) Message(ctx context.Context, id int64) (*store.Message, error) {
 	m, err := scanMessage(x.queryRow(ctx, `SELECT `+messageCols+` FROM outbox WHERE id = $1`, id))

@@ -29,6 +29,10 @@ type Dialect struct {
 	// BeginForUpdate is appended to SELECTs that read rows a transaction will update
 	// (" FOR UPDATE" on PostgreSQL, "" on SQLite whose write lock is per database).
 	ForUpdate string
+	// SkipLocked is appended to a sub-SELECT that picks a row to claim (" FOR UPDATE SKIP
+	// LOCKED" on PostgreSQL: a row another transaction is claiming is left to it, without
+	// waiting; "" on SQLite).
+	SkipLocked string
 }
 
 // DB is a store.Store.

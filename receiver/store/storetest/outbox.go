@@ -170,3 +170,97 @@ func testDeliveries(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 }
+
+// testClaimDelivery: a due delivery is claimed once; the claim moves its next attempt on, so it is
+// neither pending nor claimable again until then; a claim from a stale read (attempts or next
+// attempt changed, sent, given up) fails; senders racing for the same delivery get it once.
+func testClaimDelivery(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tk := mkTask("m1", task.Open)
+	create(t, s, tk)
+	var msgs []store.Message
+	for i := range 4 {
+		msgs = append(msgs, store.Message{TaskID: tk.ID, To: "alice", Channel: "telegram", Address: "111", Text: fmt.Sprint(i), CreatedAt: t0})
+	}
+	if err := s.InTx(ctx, func(tx store.Tx) error { return tx.Enqueue(ctx, msgs) }); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Pending(ctx, t0, 10)
+	if err != nil || len(p) != 4 {
+		t.Fatalf("pending %+v %v", p, err)
+	}
+	claim := func(m store.Message, until time.Time) bool {
+		t.Helper()
+		var ok bool
+		if err := s.InTx(ctx, func(tx store.Tx) error {
+			var err error
+			ok, err = tx.ClaimDelivery(ctx, m, until)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	record := func(a store.Attempt) {
+		t.Helper()
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.RecordAttempt(ctx, a) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := t0.Add(3 * time.Minute)
+	t.Run("once", func(t *testing.T) {
+		if !claim(p[0], until) {
+			t.Fatal("a due delivery was not claimed")
+		}
+		if claim(p[0], until) {
+			t.Fatal("claimed twice from the same read")
+		}
+		if got, _ := s.Pending(ctx, until.Add(-time.Second), 10); len(got) != 3 {
+			t.Fatalf("a claimed delivery is pending again before its claim ends: %d pending", len(got))
+		}
+		again, _ := s.Pending(ctx, until, 10)
+		if len(again) != 4 || again[0].ID != p[0].ID || !again[0].NextAt.Equal(until) {
+			t.Fatalf("after the claim ends (a sender died): %+v", again)
+		}
+		if !claim(again[0], until.Add(time.Minute)) {
+			t.Fatal("an expired claim was not taken over")
+		}
+	})
+	t.Run("stale read", func(t *testing.T) {
+		record(store.Attempt{MessageID: p[1].ID, TaskID: tk.ID, At: t0, Result: store.AttemptFailed, Error: "x", NextAt: t0})
+		if claim(p[1], until) {
+			t.Fatal("claimed with a stale attempt count")
+		}
+		record(store.Attempt{MessageID: p[2].ID, TaskID: tk.ID, At: t0, Result: store.AttemptSent})
+		if claim(p[2], until) {
+			t.Fatal("claimed a sent delivery")
+		}
+	})
+	t.Run("race", func(t *testing.T) {
+		const n = 8
+		wins := make(chan bool, n)
+		for range n {
+			go func() {
+				var ok bool
+				err := s.InTx(ctx, func(tx store.Tx) error {
+					var err error
+					ok, err = tx.ClaimDelivery(ctx, p[3], until)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+				wins <- ok
+			}()
+		}
+		won := 0
+		for range n {
+			if <-wins {
+				won++
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d of %d racing senders claimed the delivery, want 1", won, n)
+		}
+	})
+}

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListFilterDueCounts", testList},
 		{"Outbox", testOutbox},
 		{"Deliveries", testDeliveries},
+		{"ClaimDelivery", testClaimDelivery},
 		{"Heartbeat", testHeartbeat},
 		{"HistoryOrder", testHistory},
 		{"ConcurrentCreate", testConcurrentCreate},
