@@ -81,7 +81,7 @@ func NewMetrics(reg prometheus.Registerer, st store.Store, logger *slog.Logger) 
 	m.undeliverable = &undeliverableCollector{st: st, logger: logger, errs: m.StoreErrors}
 	reg.MustRegister(m.undeliverable)
 	reg.MustRegister(m.Created, m.Reopened, m.Verifications, m.Escalated, m.Escalations, m.TimeToAck, m.TimeToRepair, m.StoreErrors,
-		m.Watchdog, m.CommitFailures, m.LastCommit, m.EarlyResolves, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
+		&watchdogCollector{g: m.Watchdog, st: st, logger: logger, errs: m.StoreErrors}, m.CommitFailures, m.LastCommit, m.EarlyResolves, &taskCollector{st: st, logger: logger, errs: m.StoreErrors})
 	return m
 }
 
@@ -178,4 +178,30 @@ func (c *undeliverableCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(undeliverableDesc, prometheus.GaugeValue, float64(n), name)
 	}
+}
+
+// watchdogCollector exports the Watchdog's last arrival as the store holds it: replicas on one
+// database each show when it last reached any of them (Alertmanager sends it to one), not only
+// to themselves. When the store cannot be read the gauge keeps what this process saw.
+type watchdogCollector struct {
+	g      prometheus.Gauge
+	st     store.Store
+	logger *slog.Logger
+	errs   *prometheus.CounterVec
+}
+
+func (c *watchdogCollector) Describe(ch chan<- *prometheus.Desc) { c.g.Describe(ch) }
+
+func (c *watchdogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	at, err := c.st.Heartbeat(ctx, WatchdogHeartbeat)
+	switch {
+	case err != nil:
+		c.errs.WithLabelValues("counts").Inc()
+		c.logger.Error("cannot read when the Watchdog last arrived", "err", err)
+	case !at.IsZero():
+		c.g.Set(float64(at.Unix()))
+	}
+	c.g.Collect(ch)
 }

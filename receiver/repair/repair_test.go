@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -687,5 +688,28 @@ func TestIntakeYieldsToAWaitingAction(t *testing.T) {
 	e.deliver(alerts...)
 	if chunks != 1 {
 		t.Fatalf("%d chunks with nobody waiting, want 1", chunks)
+	}
+}
+
+// TestWatchdogSeenByEveryReplica: replicas share one store, and Alertmanager's Watchdog reaches
+// only the replica it is sent to; every replica's gauge shows the last arrival the store holds, so
+// that RepairPipelineBroken does not fire for the replicas the Watchdog did not go through.
+func TestWatchdogSeenByEveryReplica(t *testing.T) {
+	a := newEnv(t, "")
+	b := &env{t: t, cfg: a.cfg, clk: a.clk, file: a.file, ctx: a.ctx}
+	b.open() // a second receiver on the same database
+	reg := prometheus.NewRegistry()
+	b.m = NewMetrics(reg, b.st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m := &alert.Message{Version: "4", Data: template.Data{Alerts: template.Alerts{{Status: "firing", Labels: template.KV{"alertname": "Watchdog"}, StartsAt: t0}}}}
+	if _, err := a.svc.Ingest(a.ctx, a.keyer.Events(m)); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`
+# HELP repair_receiver_watchdog_last_seen_timestamp_seconds When the Watchdog alert last arrived (unix seconds; 0 = never).
+# TYPE repair_receiver_watchdog_last_seen_timestamp_seconds gauge
+repair_receiver_watchdog_last_seen_timestamp_seconds %d
+`, t0.Unix())
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "repair_receiver_watchdog_last_seen_timestamp_seconds"); err != nil {
+		t.Fatalf("the replica the Watchdog did not reach: %v", err)
 	}
 }
