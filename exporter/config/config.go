@@ -91,6 +91,8 @@ type Module struct {
 	Expect        Expect `yaml:"expect,omitempty"`
 	// Limits bound what one probe reads from the miner (see limits.go).
 	Limits Limits `yaml:"limits"`
+	// Web reads the vendor's HTTP API alongside the main protocol (web.go); nil: not at all.
+	Web *Web `yaml:"web,omitempty"`
 }
 
 // Expect is what a healthy miner of this module has; set values override the model table.
@@ -110,13 +112,17 @@ type PoolPattern struct {
 	User *Regexp `yaml:"user,omitempty"`
 }
 
-// Ports are the ports a target of the module may name without allowed_ports: its port, and
-// under auto the Whatsminer API v3 port it falls back to.
+// Ports are the ports a target of the module may name without allowed_ports: its port, under
+// auto the Whatsminer API v3 port it falls back to, and its web API's port.
 func (m *Module) Ports() []int {
+	ports := []int{m.Port}
 	if m.Protocol == ProtocolAuto && m.Port != WhatsminerV3Port {
-		return []int{m.Port, WhatsminerV3Port}
+		ports = append(ports, WhatsminerV3Port)
 	}
-	return []int{m.Port}
+	if m.Web != nil && !slices.Contains(ports, m.Web.Port) {
+		ports = append(ports, m.Web.Port)
+	}
+	return ports
 }
 
 // Speaks reports whether the module may talk protocol to a miner (auto speaks every one).
@@ -269,6 +275,11 @@ func parse(data []byte, dir string) (*Config, error) {
 		m.setDefaults()
 		if err := m.validate(name); err != nil {
 			return nil, err
+		}
+		if m.Web != nil {
+			if err := m.Web.load(dir, m.Timeout); err != nil {
+				return nil, fmt.Errorf("module %q: web: %w", name, err)
+			}
 		}
 	}
 	for _, p := range c.AllowedPorts {
@@ -457,9 +468,8 @@ func (sc *SafeConfig) Reload(path string, logger *slog.Logger) error {
 	return nil
 }
 
-// Marshal writes the config in force as YAML, defaults filled in (for GET /config). The
-// exporter's config holds no secrets; should one be added it must be a type that marshals as
-// "<secret>".
+// Marshal writes the config in force as YAML, defaults filled in (for GET /config). Its one
+// kind of secret, the web passwords, is a Secret and marshals as "<secret>".
 func Marshal(c *Config) ([]byte, error) {
 	return yaml.Marshal(c)
 }
