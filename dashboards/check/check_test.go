@@ -275,6 +275,31 @@ func TestAddMarkdown(t *testing.T) {
 	}
 }
 
+// Prose names metrics after "Metric"/"Metrics": the spans that follow, not label values after a
+// semicolon, not spans in a remark, not a span after other words.
+func TestAddMarkdownProse(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"- Metric `a_total{result=\"x|y\"}`; label values `b_total{result}`: `ok`.", []string{"a_total"}},
+		{"Metrics\n  `a_total{step,reason}`,\n  `b_seconds{channel}` (given-up rows; `none_x`: no contact). The API adds `c_total`.", []string{"a_total", "b_seconds"}},
+		{"Metric\n  `a_total{result}`, and\n  `b_total{result}`, `c_total`.", []string{"a_total", "b_total", "c_total"}},
+		{"(assignee is not a metric label) and a metric of `x_total` is not named by that.", nil},
+		{"| metrics `t_total` | x |\n", nil}, // a table row is not prose
+		{"Metric `none`, `NotAName-x`.", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			k := Known{}
+			n := k.addProse("doc", tt.text)
+			if got := k.Names(); !slices.Equal(got, tt.want) || n != len(tt.want) {
+				t.Errorf("got %v (%d), want %v", got, n, tt.want)
+			}
+		})
+	}
+}
+
 // The real documents give the names the dashboards rely on; a table that moves or loses its
 // header would make this fail before the dashboards' check does.
 func TestKnownFromDocuments(t *testing.T) {
@@ -285,7 +310,12 @@ func TestKnownFromDocuments(t *testing.T) {
 		"site:cgminer_efficiency_joules_per_terahash:ratio", "fleet:cgminer_efficiency_joules_per_terahash:ratio",
 		"fleet:cgminer_shares_accepted:rate5m", "repair_receiver_tasks",
 		"repair_receiver_time_to_repair_seconds_bucket", "repair_receiver_time_to_acknowledge_seconds_count",
-		"ALERTS", "up",
+		"cgminer_discovery_miners", "cgminer_inventory_evictions_total", "cgminer_exporter_probe_duration_seconds_bucket",
+		// named in prose ("Metric `…`", "Metrics `…`, `…`")
+		"repair_receiver_notifications_total", "repair_receiver_notification_attempts_total",
+		"repair_receiver_notifications_undeliverable", "repair_receiver_escalations_total",
+		"repair_receiver_verify_expr_checks_total", "repair_receiver_remediations_total",
+		"ALERTS", "up", "scrape_duration_seconds", "prometheus_rule_group_last_duration_seconds",
 	} {
 		if _, ok := k[n]; !ok {
 			t.Errorf("%s is not known", n)
@@ -293,6 +323,12 @@ func TestKnownFromDocuments(t *testing.T) {
 	}
 	if _, ok := k["repair_receiver_time_to_repair_seconds"]; ok {
 		t.Error("a histogram's bare name is not a series")
+	}
+	// label values in prose, written without their metric's prefix
+	for _, n := range []string{"webhook_requests_total", "webhook_alerts_total", "store_errors_total"} {
+		if _, ok := k[n]; ok {
+			t.Errorf("%s is a label-value remark in the additions, not a metric", n)
+		}
 	}
 }
 
