@@ -373,6 +373,94 @@ func luxosFault(code, board, raw string) miner.Fault {
 	return miner.Fault{Code: vendor, Severity: warning, Component: miner.ComponentOther, Board: board, Vendor: vendor, Raw: raw}
 }
 
+// antminerStatus maps the types of the stock Antminer firmware's health array (summary.cgi's
+// SUMMARY[0].status: {type, status, code, msg}, status "s" when well): its web page shows one
+// light per type. The letter says how bad: "e" (or "f") critical, anything else not "s" warning.
+var antminerStatus = map[string]FaultClass{
+	"fans":    ClassFanFailure,
+	"fan":     ClassFanFailure,
+	"temp":    ClassOverheat,
+	"rate":    ClassHashrateLow,
+	"network": ClassPoolConnection,
+}
+
+// antminerStatusFault maps one entry of the health array; ok is false for an entry that is well
+// (status "s", or empty as some firmware leaves it) or not readable.
+func antminerStatusFault(typ, status, code, msg string) (miner.Fault, bool) {
+	typ, status = word(typ), strings.ToLower(strings.TrimSpace(status))
+	switch status {
+	case "s", "", "ok", "success":
+		return miner.Fault{}, false
+	}
+	if typ == "" || len(status) > 16 {
+		return miner.Fault{}, false
+	}
+	vendor := "antminer:" + typ
+	if n, ok := faultNumber(code, maxWhatsminerCode); ok && n != 0 {
+		vendor += ":" + strconv.Itoa(n)
+	}
+	sev := warning
+	if status == "e" || status == "f" || status == "error" {
+		sev = critical
+	}
+	f := miner.Fault{Code: "antminer:" + typ, Severity: sev, Component: miner.ComponentOther, Vendor: vendor, Raw: msg}
+	if c, ok := antminerStatus[typ]; ok {
+		f.Code, f.Component = c.Code, c.Component
+	}
+	return f, true
+}
+
+// braiinsCodes maps Braiins OS's error codes (miner/errors' error_codes[].code, the {ERR:…} of
+// its messages) that the captures show; others are raw.
+var braiinsCodes = map[string]struct {
+	class    FaultClass
+	severity string
+	text     string
+}{
+	"V2": {ClassHashboardVolt, critical, "low voltage: the PSU's overcurrent protection switched a hashboard off, or a short circuit"},
+	"H1": {ClassHashboardFault, critical, "a hashboard has a problem (a NoPIC miner cannot disable it alone)"},
+}
+
+// braiinsComponents maps the component names of miner/errors' components[] (Hashboard with
+// its index is the board; see braiinsErrorFaults).
+var braiinsComponents = map[string]FaultClass{
+	"fan": ClassFanFailure, "psu": ClassPSUFault, "hashboard": ClassHashboardFault,
+}
+
+// braiinsCode reads an error code: letters and digits, 1 to 16.
+func braiinsCode(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 16 {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return "", false
+		}
+	}
+	return strings.ToUpper(s), true
+}
+
+func braiinsFault(code, board, raw string) miner.Fault {
+	c, ok := braiinsCode(code)
+	if !ok {
+		c = "unknown"
+	}
+	vendor := "braiins:" + c
+	if e, ok := braiinsCodes[c]; ok {
+		return miner.Fault{Code: e.class.Code, Severity: e.severity, Component: e.class.Component, Board: board, Vendor: vendor, Raw: raw}
+	}
+	return miner.Fault{Code: vendor, Severity: warning, Component: miner.ComponentOther, Board: board, Vendor: vendor, Raw: raw}
+}
+
+func braiinsComponentFault(name, raw string) miner.Fault {
+	vendor := "braiins:" + name
+	if c, ok := braiinsComponents[name]; ok {
+		return miner.Fault{Code: c.Code, Severity: critical, Component: c.Component, Vendor: vendor, Raw: raw}
+	}
+	return miner.Fault{Code: vendor, Severity: warning, Component: miner.ComponentOther, Vendor: vendor, Raw: raw}
+}
+
 // FaultTableMarkdown renders the tables as exporter/README.md shows them (a test holds the README
 // equal to it).
 func FaultTableMarkdown() string {
@@ -412,6 +500,34 @@ func FaultTableMarkdown() string {
 		e := luxosEvents[k]
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", k, e.class.Code, e.severity)
 	}
+	b.WriteString("\nStock Antminer (web API `summary.cgi`, the health array; severity critical for status `e`, else warning; other types raw `antminer:<type>`):\n\n| type | class |\n|---|---|\n")
+	types := make([]string, 0, len(antminerStatus))
+	for k := range antminerStatus {
+		types = append(types, k)
+	}
+	sort.Strings(types)
+	for _, k := range types {
+		fmt.Fprintf(&b, "| `%s` | `%s` |\n", k, antminerStatus[k].Code)
+	}
+	b.WriteString("\nBraiins OS (web API `miner/errors` of the current run; board: the Hashboard component's index; other codes raw `braiins:<code>`):\n\n| code or component | class | severity | Braiins's meaning |\n|---|---|---|---|\n")
+	bcodes := make([]string, 0, len(braiinsCodes))
+	for k := range braiinsCodes {
+		bcodes = append(bcodes, k)
+	}
+	sort.Strings(bcodes)
+	for _, k := range bcodes {
+		e := braiinsCodes[k]
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", k, e.class.Code, e.severity, e.text)
+	}
+	comps := make([]string, 0, len(braiinsComponents))
+	for k := range braiinsComponents {
+		comps = append(comps, k)
+	}
+	sort.Strings(comps)
+	for _, k := range comps {
+		fmt.Fprintf(&b, "| component `%s` (no code) | `%s` | critical | |\n", k, braiinsComponents[k].Code)
+	}
+	b.WriteString("| tuner state 4 (`performance/tuner-state`) | `" + ClassFirmwareProc.Code + "` | warning | the performance tuner is in its error state |\n")
 	return b.String()
 }
 
