@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/minefarm/cgminer-stack/receiver/config"
+	"github.com/minefarm/cgminer-stack/receiver/lease"
 	"github.com/minefarm/cgminer-stack/receiver/notify"
 	"github.com/minefarm/cgminer-stack/receiver/remedy"
 	"github.com/minefarm/cgminer-stack/receiver/repair"
@@ -55,6 +56,7 @@ func run() int {
 		notifyEvery    = app.Flag("notify.interval", "How often the notification outbox is drained.").Default("5s").Duration()
 		evidenceEvery  = app.Flag("evidence.interval", "How often new tasks' machine facts (Prometheus) and evidence snapshots (the exporter's debug probe) are fetched.").Default("5s").Duration()
 		reconcileEvery = app.Flag("reconcile.interval", "How often quiet tasks are checked against Prometheus for problems that cleared without a resolved notification (silenced or inhibited alerts).").Default("5m").Duration()
+		leaseInterval  = app.Flag("lease.interval", "PostgreSQL: how often the replica running the loops checks its lease and the others try to take it (whole seconds, 1s to 8s). A dead leader's loops move to another replica within one interval, a cut-off one's within seven.").Default("5s").Duration()
 		remedyFile     = app.Flag("remedy.config.file", "Remediation config file (receiver/README.md, Remediation): restart the mining software of miners whose restart-curable problem persists. Empty: remediation off.").String()
 		toolkitFlags   = kingpinflag.AddFlags(app, ":9155")
 		logConfig      = &promslog.Config{}
@@ -104,7 +106,15 @@ func run() int {
 	defer stop()
 
 	var st *sqldb.DB
+	var locker lease.Locker = lease.Single{} // SQLite: one process, the lease is always held
 	if *postgresDSN != "" {
+		pl, lerr := lease.NewPostgres(*postgresDSN, *leaseInterval)
+		if lerr != nil {
+			logger.Error("cannot set up the lease", "err", lerr)
+			return 1
+		}
+		defer pl.Close(context.Background())
+		locker = pl
 		st, err = postgres.Open(ctx, *postgresDSN)
 	} else {
 		st, err = sqlite.OpenWith(ctx, *storagePath, sqlite.Options{BusyTimeout: *busyTimeout})
@@ -177,43 +187,39 @@ func run() int {
 	if *promURL != "" {
 		sender.FactsWait = 15 * time.Second // a new task's first message names the model (the facts loop asks within seconds)
 	}
-	wg.Add(5)
-	go func() { defer wg.Done(); loop.Run(ctx, *verifyEvery) }()
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(*reconcileEvery)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				if _, err := loop.Reconcile(ctx, svc, sc.Get().Windows.ReconcileAfter); err != nil && ctx.Err() == nil {
-					logger.Error("reconciliation", "err", err)
-				}
-			}
-		}
-	}()
-	go func() { defer wg.Done(); sender.Run(ctx, *notifyEvery) }()
-	go func() { defer wg.Done(); sweep(ctx, svc, *sweepEvery, logger) }()
-	wg.Add(2)
-	go func() { defer wg.Done(); facts.Run(ctx, *evidenceEvery) }()
-	go func() { defer wg.Done(); snaps.Run(ctx, *evidenceEvery) }()
 	remedyMetrics := remedy.NewMetrics(reg)
-	if remedyCfg != nil && len(remedyCfg.Rules) > 0 {
-		// Opt-in remediation: its own config, allowlist and client; the exporter stays read-only.
-		rl := &remedy.Loop{Config: remedyCfg, Tasks: st, Svc: svc, Logger: logger, Metrics: remedyMetrics,
-			Volatile: func() []string { return sc.Get().VolatileLabels }}
-		if *promURL != "" {
-			rl.Querier = &verify.Prometheus{URL: *promURL}
-		}
+	remedyOn := remedyCfg != nil && len(remedyCfg.Rules) > 0
+	if remedyOn {
 		for _, r := range remedyCfg.Rules {
 			logger.Info("remediation rule", "rule", r.Name, "mode", r.Mode, "alerts", r.Alerts, "after_checks", r.AfterChecks,
 				"per_miner_window", r.PerMinerWindow, "per_site_per_hour", r.PerSitePerHour)
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); rl.Run(ctx) }()
 	}
+	// Every replica takes webhooks; the loops run on the one holding the lease (package lease),
+	// and stop, all of them, before it gives the lease up or tries to take it again.
+	lead := func(ctx context.Context) {
+		var lw sync.WaitGroup
+		lw.Go(func() { loop.Run(ctx, *verifyEvery) })
+		lw.Go(func() { reconcile(ctx, loop, svc, sc.Get, *reconcileEvery, logger) })
+		lw.Go(func() { sender.Run(ctx, *notifyEvery) })
+		lw.Go(func() { sweep(ctx, svc, *sweepEvery, logger) })
+		lw.Go(func() { facts.Run(ctx, *evidenceEvery) })
+		lw.Go(func() { snaps.Run(ctx, *evidenceEvery) })
+		if remedyOn {
+			// Opt-in remediation: its own config, allowlist and client; the exporter stays
+			// read-only. A new loop for each term: its streaks of failed checks start over.
+			rl := &remedy.Loop{Config: remedyCfg, Tasks: st, Svc: svc, Logger: logger, Metrics: remedyMetrics,
+				Volatile: func() []string { return sc.Get().VolatileLabels }}
+			if *promURL != "" {
+				rl.Querier = &verify.Prometheus{URL: *promURL}
+			}
+			lw.Go(func() { rl.Run(ctx) })
+		}
+		lw.Wait()
+	}
+	elector := &lease.Elector{Locker: locker, Retry: *leaseInterval, Logger: logger, Metrics: lease.NewMetrics(reg)}
+	wg.Go(func() { elector.Run(ctx, lead) })
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
@@ -310,6 +316,21 @@ func serve(srv *http.Server, flags *toolkit.FlagConfig, wc *web.WebConfig, logge
 		}()
 	}
 	return <-errc
+}
+
+func reconcile(ctx context.Context, loop *verify.Loop, svc *repair.Service, cfg func() *config.Config, every time.Duration, logger *slog.Logger) {
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+			if _, err := loop.Reconcile(ctx, svc, cfg().Windows.ReconcileAfter); err != nil && ctx.Err() == nil {
+				logger.Error("reconciliation", "err", err)
+			}
+		}
+	}
 }
 
 func sweep(ctx context.Context, svc *repair.Service, every time.Duration, logger *slog.Logger) {
