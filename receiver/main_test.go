@@ -33,7 +33,7 @@ var demoToken = func() string {
 	return cfg.Webhook.Token.Reveal()
 }()
 
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "repair_receiver")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -43,7 +43,7 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
