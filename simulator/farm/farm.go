@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -25,8 +26,18 @@ type Config struct {
 	Range netip.Prefix
 	// Miners is how many miners to run; 0 means every host address of Range.
 	Miners int
-	// Port is the API port every miner listens on (4028).
+	// Port is the cgminer API port every miner that has the API listens on (4028).
 	Port int
+	// V3Port is the Whatsminer API v3 port of the models that speak it (DefaultV3Port when 0,
+	// none when negative).
+	V3Port int
+	// HTTPPort is the stock Antminer HTTP API port of the models that have it (s19jpro, s9); 0
+	// turns the HTTP API off.
+	HTTPPort int
+	// HTTPUser and HTTPPassword are the HTTP API's Digest credentials (DefaultHTTPUser and
+	// DefaultHTTPPassword, the stock firmware's, when empty).
+	HTTPUser     string
+	HTTPPassword Secret
 	// Mix is the model mix; DefaultMix when empty.
 	Mix []Share
 	// Seed makes models, values and scenario selections reproducible.
@@ -58,6 +69,9 @@ type Config struct {
 // Defaults for the zero fields of a Config.
 const (
 	DefaultPort          = 4028
+	DefaultV3Port        = 4433
+	DefaultHTTPUser      = "root"
+	DefaultHTTPPassword  = Secret("root")
 	DefaultSlowDelay     = 8 * time.Second
 	DefaultRestartPeriod = 2 * time.Minute
 	DefaultDevFee        = 100 * time.Second // VNish's 2.8 % of an hour, rounded
@@ -77,6 +91,8 @@ type Farm struct {
 	cures faultSet
 	// dirty signals the state file's writer (statefile.go) that a fault changed.
 	dirty chan struct{}
+	// digest signs the HTTP API's Digest nonces (web.go).
+	digest *digestAuth
 
 	mu      sync.Mutex
 	started bool
@@ -102,7 +118,9 @@ type Miner struct {
 	epoch         time.Time // start of the counters' current period
 	base          counters  // counters at epoch
 	lastShareStop time.Time // when shares stopped being accepted
-	ln            net.Listener
+	lns           [numAPIs]net.Listener
+	web           *http.Server // the HTTP API's server, made at the first listen
+	webConns      map[net.Conn]struct{}
 	restarting    bool // an accepted restart keeps the API silent until RestartDelay has passed
 }
 
@@ -118,6 +136,27 @@ func New(cfg Config) (*Farm, error) {
 	}
 	if cfg.Port < 1 || cfg.Port > 65535 {
 		return nil, fmt.Errorf("port %d out of range", cfg.Port)
+	}
+	if cfg.V3Port == 0 {
+		cfg.V3Port = DefaultV3Port
+	}
+	if cfg.V3Port > 65535 {
+		return nil, fmt.Errorf("API v3 port %d out of range", cfg.V3Port)
+	}
+	if cfg.HTTPPort < 0 || cfg.HTTPPort > 65535 {
+		return nil, fmt.Errorf("HTTP port %d out of range", cfg.HTTPPort)
+	}
+	if cfg.V3Port == cfg.Port || cfg.HTTPPort == cfg.Port || cfg.HTTPPort > 0 && cfg.HTTPPort == cfg.V3Port {
+		return nil, fmt.Errorf("the cgminer API (%d), API v3 (%d) and HTTP (%d) ports must differ", cfg.Port, cfg.V3Port, cfg.HTTPPort)
+	}
+	if cfg.HTTPUser == "" {
+		cfg.HTTPUser = DefaultHTTPUser
+	}
+	if cfg.HTTPPassword == "" {
+		cfg.HTTPPassword = DefaultHTTPPassword
+	}
+	if err := checkCredentials(cfg.HTTPUser, cfg.HTTPPassword); err != nil {
+		return nil, err
 	}
 	if cfg.SlowDelay <= 0 {
 		cfg.SlowDelay = DefaultSlowDelay
@@ -158,8 +197,12 @@ func New(cfg Config) (*Farm, error) {
 	if n < 0 || n > len(hosts) {
 		return nil, fmt.Errorf("%d miners do not fit in %s (%d host addresses)", cfg.Miners, cfg.Range, len(hosts))
 	}
+	digest, err := newDigestAuth(cfg.HTTPUser, cfg.HTTPPassword)
+	if err != nil {
+		return nil, err
+	}
 	f := &Farm{cfg: cfg, start: cfg.Clock.Now(), byAddr: make(map[netip.Addr]*Miner, n), log: cfg.Logger,
-		dirty: make(chan struct{}, 1)}
+		dirty: make(chan struct{}, 1), digest: digest}
 	for _, fl := range cfg.RestartClears {
 		if fl >= numFaults {
 			return nil, fmt.Errorf("unknown fault %d in RestartClears", fl)
@@ -229,19 +272,32 @@ func Hosts(p netip.Prefix) []netip.Addr {
 	return out
 }
 
-// descriptorsNeeded is how many file descriptors a farm of n miners needs: one listener each,
-// plus room for connections in flight, the control API and the runtime.
+// descriptorsNeeded is how many file descriptors a farm with n listeners needs (one per API of
+// each miner), plus room for connections in flight, the control API and the runtime.
 func descriptorsNeeded(n int) uint64 { return uint64(n) + 256 }
 
-// checkDescriptors fails clearly when the process may not open enough files. Go raises the soft
-// RLIMIT_NOFILE to the hard limit at start-up, so the hard limit is what counts.
+// listeners counts the listeners the farm's miners open.
+func (f *Farm) listeners() int {
+	n := 0
+	for _, m := range f.miners {
+		for a := api(0); a < numAPIs; a++ {
+			if m.serves(a) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// checkDescriptors fails clearly when the process may not open enough files for n listeners. Go
+// raises the soft RLIMIT_NOFILE to the hard limit at start-up, so the hard limit is what counts.
 func checkDescriptors(n int) error {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return fmt.Errorf("read RLIMIT_NOFILE: %w", err)
 	}
 	if need := descriptorsNeeded(n); rl.Cur < need {
-		return fmt.Errorf("%d miners need about %d file descriptors, but RLIMIT_NOFILE is %d (hard %d): "+
+		return fmt.Errorf("%d listeners need about %d file descriptors, but RLIMIT_NOFILE is %d (hard %d): "+
 			"run fewer miners or raise the limit (ulimit -n / LimitNOFILE=)", n, need, rl.Cur, rl.Max)
 	}
 	return nil
@@ -255,18 +311,18 @@ func (f *Farm) Start(ctx context.Context) error {
 	if f.started {
 		return errors.New("farm already started")
 	}
-	if err := checkDescriptors(len(f.miners)); err != nil {
+	if err := checkDescriptors(f.listeners()); err != nil {
 		return err
 	}
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	for _, m := range f.miners {
 		if m.offline() {
-			continue // offline from the state file: its port refuses connections
+			continue // offline from the state file: its ports refuse connections
 		}
-		if err := m.listen(); err != nil {
+		if err := m.listen(allAPIs); err != nil {
 			f.cancel()
 			for _, o := range f.miners {
-				o.closeListener()
+				o.closeListeners(allAPIs)
 			}
 			return err
 		}
@@ -275,7 +331,7 @@ func (f *Farm) Start(ctx context.Context) error {
 	go func() {
 		<-f.ctx.Done()
 		for _, m := range f.miners {
-			m.closeListener()
+			m.closeListeners(allAPIs)
 		}
 	}()
 	if f.cfg.StateFile != "" {
@@ -293,7 +349,7 @@ func (f *Farm) Close() {
 	if cancel != nil {
 		cancel()
 		for _, m := range f.miners {
-			m.closeListener()
+			m.closeListeners(allAPIs)
 		}
 	}
 	f.wg.Wait()
@@ -302,8 +358,27 @@ func (f *Farm) Close() {
 // Len is the number of miners.
 func (f *Farm) Len() int { return len(f.miners) }
 
-// Port is the API port of every miner.
+// Port is the cgminer API port of every miner that has that API.
 func (f *Farm) Port() int { return f.cfg.Port }
+
+// V3Port is the API v3 port of the miners that speak it (0 when turned off).
+func (f *Farm) V3Port() int { return max(f.cfg.V3Port, 0) }
+
+// HTTPPort is the HTTP API port of the miners that have it (0 when turned off).
+func (f *Farm) HTTPPort() int { return f.cfg.HTTPPort }
+
+// port is the port of an API, 0 when the farm turns it off.
+func (f *Farm) port(a api) int {
+	switch a {
+	case apiCGMiner:
+		return f.cfg.Port
+	case apiV3:
+		return max(f.cfg.V3Port, 0)
+	case apiWeb:
+		return f.cfg.HTTPPort
+	}
+	return 0
+}
 
 // Miners lists the miners in address order.
 func (f *Farm) Miners() []*Miner { return f.miners }
@@ -317,10 +392,32 @@ func (f *Farm) Miner(addr netip.Addr) (*Miner, bool) {
 // Addr is the miner's IP address.
 func (m *Miner) Addr() netip.Addr { return m.addr }
 
-// Endpoint is the miner's API address, IP:port.
+// Endpoint is the miner's main API address, IP:port: the cgminer API's, or for a model without
+// it (m60s) the API v3's.
 func (m *Miner) Endpoint() string {
-	return net.JoinHostPort(m.addr.String(), strconv.Itoa(m.farm.cfg.Port))
+	if !m.model.apis.has(apiCGMiner) && m.serves(apiV3) {
+		return m.endpoint(apiV3)
+	}
+	return m.endpoint(apiCGMiner)
 }
+
+// EndpointOf is the address of the miner's API of that protocol name (ProtocolCGMiner,
+// ProtocolWhatsminerV3, ProtocolAntminerHTTP); false when the miner does not serve it.
+func (m *Miner) EndpointOf(protocol string) (string, bool) {
+	for a := api(0); a < numAPIs; a++ {
+		if apiNames[a] == protocol && m.serves(a) {
+			return m.endpoint(a), true
+		}
+	}
+	return "", false
+}
+
+func (m *Miner) endpoint(a api) string {
+	return net.JoinHostPort(m.addr.String(), strconv.Itoa(m.farm.port(a)))
+}
+
+// serves reports whether the miner listens on the API: its model has it and the farm turns it on.
+func (m *Miner) serves(a api) bool { return m.model.apis.has(a) && m.farm.port(a) > 0 }
 
 // Model is the miner's model.
 func (m *Miner) Model() *Model { return m.model }
@@ -360,7 +457,7 @@ func (m *Miner) SetFault(fl Fault) (bool, error) {
 	m.mu.Unlock()
 	m.farm.log.Info("fault set", "miner", m.addr, "model", m.model.Key, "fault", fl)
 	if fl == Offline {
-		m.closeListener()
+		m.closeListeners(allAPIs)
 	}
 	m.farm.changed()
 	return true, nil
@@ -389,7 +486,7 @@ func (m *Miner) ClearFault(fl Fault) (bool, error) {
 	m.farm.log.Info("fault cleared", "miner", m.addr, "model", m.model.Key, "fault", fl)
 	m.farm.changed()
 	if fl == Offline {
-		return true, m.reopen()
+		return true, m.reopen(allAPIs)
 	}
 	return true, nil
 }
@@ -432,7 +529,7 @@ func (m *Miner) Restart() bool {
 	m.mu.Unlock()
 	f.log.Info("restart command accepted: mining software restarting", "miner", m.addr, "model", m.model.Key,
 		"silent_for", f.cfg.RestartDelay, "cleared", cured.list())
-	m.closeListener()
+	m.closeListeners(softwareAPIs)
 	if cured != 0 {
 		f.changed()
 	}
@@ -458,7 +555,7 @@ func (m *Miner) Restart() bool {
 		m.boot, m.epoch, m.base = back, back, counters{}
 		m.mu.Unlock()
 		f.log.Info("mining software back after restart", "miner", m.addr, "model", m.model.Key)
-		if err := m.reopen(); err != nil {
+		if err := m.reopen(softwareAPIs); err != nil {
 			f.log.Error("listen again after restart", "miner", m.addr, "err", err)
 		}
 	}()
@@ -486,23 +583,55 @@ func (m *Miner) closePeriodLocked(now time.Time, next faultSet) {
 	}
 }
 
-// listen binds the miner's listener and serves it.
-func (m *Miner) listen() error {
-	ln, err := net.Listen("tcp4", m.Endpoint())
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Endpoint(), err)
+// allAPIs are every API; softwareAPIs the ones the mining software serves itself (cgminer,
+// bmminer, btminer), which a restart silences: the HTTP API is the controller's web server
+// (lighttpd on Antminers) and keeps answering.
+const (
+	allAPIs      = apiSet(1<<numAPIs - 1)
+	softwareAPIs = apiSet(1<<apiCGMiner | 1<<apiV3)
+)
+
+// listen binds the listeners of the APIs in set that the miner serves and is not serving yet, and
+// serves them. On an error the ones it bound are closed again.
+func (m *Miner) listen(set apiSet) error {
+	var bound []api
+	for a := api(0); a < numAPIs; a++ {
+		if !set.has(a) || !m.serves(a) {
+			continue
+		}
+		m.mu.Lock()
+		open := m.lns[a] != nil
+		m.mu.Unlock()
+		if open {
+			continue
+		}
+		ln, err := net.Listen("tcp4", m.endpoint(a))
+		if err != nil {
+			for _, b := range bound {
+				m.closeListeners(1 << b)
+			}
+			return fmt.Errorf("listen on %s (%s): %w", m.endpoint(a), apiNames[a], err)
+		}
+		m.mu.Lock()
+		m.lns[a] = ln
+		m.mu.Unlock()
+		bound = append(bound, a)
+		m.farm.wg.Add(1)
+		switch a {
+		case apiWeb:
+			go m.serveWeb(ln)
+		case apiV3:
+			go m.serve(ln, m.handleV3)
+		default:
+			go m.serve(ln, m.handle)
+		}
 	}
-	m.mu.Lock()
-	m.ln = ln
-	m.mu.Unlock()
-	m.farm.wg.Add(1)
-	go m.serve(ln)
 	return nil
 }
 
-// reopen binds the listener again after offline, unless the farm has stopped or another fault
-// request already did.
-func (m *Miner) reopen() error {
+// reopen binds the listeners in set again after offline or a restart, unless the farm has
+// stopped or the miner is (again) offline or restarting.
+func (m *Miner) reopen(set apiSet) error {
 	m.farm.mu.Lock()
 	ctx := m.farm.ctx
 	m.farm.mu.Unlock()
@@ -510,25 +639,36 @@ func (m *Miner) reopen() error {
 		return nil
 	}
 	m.mu.Lock()
-	open := m.ln != nil || m.faults.has(Offline) || m.restarting
+	quiet := m.faults.has(Offline) || m.restarting && set&softwareAPIs != 0
 	m.mu.Unlock()
-	if open {
+	if quiet {
 		return nil
 	}
-	return m.listen()
+	return m.listen(set)
 }
 
-func (m *Miner) closeListener() {
+// closeListeners closes the miner's listeners of the APIs in set: their ports refuse connections.
+func (m *Miner) closeListeners(set apiSet) {
+	var closers []interface{ Close() error }
 	m.mu.Lock()
-	ln := m.ln
-	m.ln = nil
+	for a := api(0); a < numAPIs; a++ {
+		if set.has(a) && m.lns[a] != nil {
+			closers = append(closers, m.lns[a])
+			m.lns[a] = nil
+		}
+	}
+	if set.has(apiWeb) {
+		for c := range m.webConns {
+			closers = append(closers, c)
+		}
+	}
 	m.mu.Unlock()
-	if ln != nil {
-		_ = ln.Close()
+	for _, c := range closers {
+		_ = c.Close()
 	}
 }
 
-func (m *Miner) serve(ln net.Listener) {
+func (m *Miner) serve(ln net.Listener, handle func(net.Conn)) {
 	defer m.farm.wg.Done()
 	for {
 		conn, err := ln.Accept()
@@ -548,7 +688,7 @@ func (m *Miner) serve(ln net.Listener) {
 		m.farm.wg.Add(1)
 		go func() {
 			defer m.farm.wg.Done()
-			m.handle(conn)
+			handle(conn)
 		}()
 	}
 }
@@ -559,7 +699,6 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, maxRequest); return 
 // does). Connection-level faults decide whether and how the reply is written.
 func (m *Miner) handle(conn net.Conn) {
 	defer conn.Close()
-	ctx := m.farm.ctx
 	_ = conn.SetDeadline(time.Now().Add(m.farm.cfg.ReadTimeout))
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -569,30 +708,9 @@ func (m *Miner) handle(conn net.Conn) {
 		return
 	}
 	req := (*bp)[:n]
-	m.mu.Lock()
-	f := m.faults
-	m.mu.Unlock()
-	switch {
-	case f.has(Hang):
-		// Accept, never answer: hold the connection until the client gives up or the farm stops.
-		_ = conn.SetDeadline(time.Time{})
-		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-		defer stop()
-		var sink [256]byte
-		for {
-			if _, err := conn.Read(sink[:]); err != nil {
-				return
-			}
-		}
-	case f.has(Slow):
-		t := time.NewTimer(m.farm.cfg.SlowDelay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
-		}
-		_ = conn.SetDeadline(time.Now().Add(m.farm.cfg.ReadTimeout))
+	f, ok := m.delay(conn)
+	if !ok {
+		return
 	}
 	if f.has(Garbage) {
 		_, _ = conn.Write(garbage(m.seed, m.farm.cfg.Clock.Now()))
@@ -607,6 +725,39 @@ func (m *Miner) handle(conn net.Conn) {
 		_ = conn.Close() // the reply is out; cgminer then restarts
 		m.Restart()
 	}
+}
+
+// delay carries out the faults that hold a request that was read: hang (never answer: the
+// connection is held until the client gives up or the farm stops) and slow (answer after
+// Config.SlowDelay). It returns the faults that shape the answer, and false when none is to be
+// written.
+func (m *Miner) delay(conn net.Conn) (faultSet, bool) {
+	ctx := m.farm.ctx
+	m.mu.Lock()
+	f := m.faults
+	m.mu.Unlock()
+	switch {
+	case f.has(Hang):
+		_ = conn.SetDeadline(time.Time{})
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+		defer stop()
+		var sink [256]byte
+		for {
+			if _, err := conn.Read(sink[:]); err != nil {
+				return f, false
+			}
+		}
+	case f.has(Slow):
+		t := time.NewTimer(m.farm.cfg.SlowDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return f, false
+		}
+		_ = conn.SetDeadline(time.Now().Add(m.farm.cfg.ReadTimeout))
+	}
+	return f, true
 }
 
 // garbage is what a miner with a broken API daemon sends: bytes that are not the API, no NUL.
@@ -644,6 +795,9 @@ type MinerInfo struct {
 	Faults   []string `json:"faults"`
 	// Restarting is true while an accepted restart keeps the API silent.
 	Restarting bool `json:"restarting,omitempty"`
+	// Protocols maps each API the miner serves to its port: "cgminer", "whatsminer-v3",
+	// "antminer-http". Port is the main one's (Miner.Endpoint).
+	Protocols map[string]int `json:"protocols"`
 }
 
 // Info describes the miner.
@@ -653,8 +807,16 @@ func (m *Miner) Info() MinerInfo {
 	for i, fl := range fs {
 		names[i] = fl.String()
 	}
-	return MinerInfo{Address: m.addr.String(), Port: m.farm.cfg.Port, Model: m.model.Key,
-		Name: m.model.Name, Firmware: m.model.Firmware, Faults: names, Restarting: m.Restarting()}
+	protos := map[string]int{}
+	for a := api(0); a < numAPIs; a++ {
+		if m.serves(a) {
+			protos[apiNames[a]] = m.farm.port(a)
+		}
+	}
+	_, port, _ := net.SplitHostPort(m.Endpoint())
+	p, _ := strconv.Atoi(port)
+	return MinerInfo{Address: m.addr.String(), Port: p, Model: m.model.Key, Name: m.model.Name,
+		Firmware: m.model.Firmware, Faults: names, Restarting: m.Restarting(), Protocols: protos}
 }
 
 // Select picks count miners of a model ("" for any) in a seeded order, for scenarios: the same

@@ -31,6 +31,7 @@ const (
 	Sleeping                      // deliberately idle, in the firmware's own sleep representation
 	PoolHijack                    // mining on a thief's pool named like a fee pool (devfee worker, priority 9999)
 	DeviceDead                    // the first device of devs is Dead (cgminer's verdict on a device idle for 10 minutes) and hashes nothing
+	LowPower                      // Whatsminer low-power mode: hashes at 80 %, and says so (power-mode "low"); other families ignore it
 	numFaults
 )
 
@@ -41,6 +42,7 @@ var faultNames = [numFaults]string{
 	OverheatCritical: "overheat_critical", FanStopped: "fan_stopped", PoolDead: "pool_dead",
 	PoolWrong: "pool_wrong", RejectsHigh: "rejects_high", HWErrorsHigh: "hw_errors_high",
 	RestartLoop: "restart_loop", Sleeping: "sleeping", PoolHijack: "pool_hijack", DeviceDead: "device_dead",
+	LowPower: "low_power",
 }
 
 func (f Fault) String() string {
@@ -94,7 +96,7 @@ func (s faultSet) list() []Fault {
 // counterFaults change how fast a miner's counters grow; setting or clearing one closes the
 // counters' current period.
 const counterFaults = faultSet(1<<BoardMissing | 1<<BoardDead | 1<<ChipsFailed | 1<<HashrateLow |
-	1<<ZeroHashrate | 1<<PoolDead | 1<<RejectsHigh | 1<<HWErrorsHigh | 1<<Sleeping | 1<<Offline | 1<<RestartLoop | 1<<DeviceDead)
+	1<<ZeroHashrate | 1<<PoolDead | 1<<RejectsHigh | 1<<HWErrorsHigh | 1<<Sleeping | 1<<Offline | 1<<RestartLoop | 1<<DeviceDead | 1<<LowPower)
 
 // DefaultRestartClears are the faults a restart of the mining software cures: a miner that
 // hashes nothing although nothing is broken (zero_hashrate), a device cgminer gave up on

@@ -47,13 +47,28 @@ func freePort(t *testing.T, addr string) int {
 // startFarm starts a farm of one model per address on a private loopback range.
 func startFarm(t *testing.T, cidr, mix string, n int, clock Clock) *Farm {
 	t.Helper()
+	return startFarmWith(t, cidr, mix, n, clock, nil)
+}
+
+// startFarmWith is startFarm with the configuration adjusted by opt (nil: none). The API v3 and
+// HTTP API ports are free ports of the range's first address.
+func startFarmWith(t *testing.T, cidr, mix string, n int, clock Clock, opt func(*Config)) *Farm {
+	t.Helper()
 	m, err := ParseMix(mix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := netip.MustParsePrefix(cidr)
-	f, err := New(Config{Range: p, Miners: n, Mix: m, Seed: 42, Port: freePort(t, Hosts(p)[0].String()),
-		Clock: clock, SlowDelay: 3 * time.Second})
+	first := Hosts(p)[0].String()
+	cfg := Config{Range: p, Miners: n, Mix: m, Seed: 42, Port: freePort(t, first), V3Port: freePort(t, first),
+		HTTPPort: freePort(t, first), Clock: clock, SlowDelay: 3 * time.Second}
+	for cfg.V3Port == cfg.Port || cfg.HTTPPort == cfg.Port || cfg.HTTPPort == cfg.V3Port {
+		cfg.V3Port, cfg.HTTPPort = freePort(t, first), freePort(t, first)
+	}
+	if opt != nil {
+		opt(&cfg)
+	}
+	f, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

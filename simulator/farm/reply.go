@@ -19,6 +19,7 @@ const (
 	vBool
 	vRaw // JSON text written as is (nested constants)
 	vObj // a nested object (Whatsminer's Msg)
+	vArr // an array of values (API v3 and the HTTP API); its elements' keys are not written
 )
 
 type kv struct {
@@ -29,7 +30,7 @@ type kv struct {
 	s    string
 	f    float64
 	i    int64
-	obj  []kv
+	obj  []kv // vObj: the members; vArr: the elements
 }
 
 func S(k, s string) kv                { return kv{k: k, kind: vStr, s: s} }
@@ -40,6 +41,7 @@ func G(k string, f float64) kv        { return kv{k: k, kind: vShort, f: f} }
 func B(k string, b bool) kv           { return kv{k: k, kind: vBool, b: b} }
 func R(k, raw string) kv              { return kv{k: k, kind: vRaw, s: raw} }
 func O(k string, obj ...kv) kv        { return kv{k: k, kind: vObj, obj: obj} }
+func A(k string, elems ...kv) kv      { return kv{k: k, kind: vArr, obj: elems} }
 
 type section struct {
 	name   string
@@ -129,8 +131,24 @@ func (r *reply) appendValue(b []byte, f kv) []byte {
 		return append(b, f.s...)
 	case vObj:
 		return r.appendObject(b, f.obj)
+	case vArr:
+		b = append(b, '[')
+		for i, e := range f.obj {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.appendValue(b, e)
+		}
+		return append(b, ']')
 	}
 	return appendNumber(b, f)
+}
+
+// appendDoc writes one JSON object that is not a cgminer reply (API v3, the HTTP API), its keys
+// sorted at every level when sorted is set.
+func appendDoc(b []byte, o []kv, sorted bool) []byte {
+	r := reply{sorted: sorted}
+	return r.appendObject(b, o)
 }
 
 // appendJSON writes the reply in the JSON form.
@@ -177,9 +195,9 @@ func appendTextValue(b []byte, f kv) []byte {
 		return strconv.AppendBool(b, f.b)
 	case vRaw:
 		return append(b, escapeText(f.s)...)
-	case vObj:
+	case vObj, vArr:
 		r := reply{}
-		return append(b, escapeText(string(r.appendObject(nil, f.obj)))...)
+		return append(b, escapeText(string(r.appendValue(nil, f)))...)
 	}
 	return appendNumber(b, f)
 }

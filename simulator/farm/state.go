@@ -19,6 +19,7 @@ const (
 	rejFracNormal  = 0.002 // rejected share ratio, healthy
 	rejFracHigh    = 0.10  // rejects_high
 	lowFactor      = 0.6   // hashrate_low
+	lowPowerFactor = 0.8   // low_power: Whatsminer's low-power mode hashes this much of nominal
 	getworkSeconds = 30    // a new job from the pool about every 30 s
 )
 
@@ -109,7 +110,9 @@ type state struct {
 	envTemp    float64
 	maxChip    float64
 	faults     faultSet
+	since      [numFaults]time.Time // when each active fault was set (the firmware's error-code times)
 	sleeping   bool
+	lowPower   bool // Whatsminer low-power mode (low_power)
 	poolDead   bool
 	poolWrong  bool
 	poolHijack bool
@@ -161,6 +164,9 @@ func (m *Miner) boardMeans(f faultSet) []float64 {
 		}
 		if f.has(HashrateLow) {
 			v *= lowFactor
+		}
+		if f.has(LowPower) && md.whatsminer() {
+			v *= lowPowerFactor
 		}
 		out[i] = v
 	}
@@ -232,6 +238,7 @@ func (m *Miner) snapshot(now time.Time) *state {
 	m.mu.Lock()
 	m.advanceLocked(now)
 	f := m.faults
+	since := m.since
 	c := m.countersLocked(now)
 	boot, epoch := m.boot, m.epoch
 	lastStop := m.lastShareStop
@@ -239,7 +246,7 @@ func (m *Miner) snapshot(now time.Time) *state {
 
 	md := m.model
 	cfg := &m.farm.cfg
-	s := &state{m: m, model: md, now: now, when: now.Unix(), faults: f, c: c}
+	s := &state{m: m, model: md, now: now, when: now.Unix(), faults: f, since: since, c: c}
 	s.t = now.Sub(m.farm.start).Seconds()
 	s.elapsed = math.Max(0, math.Floor(now.Sub(boot).Seconds()))
 	s.uptime = s.elapsed + m.osExtra
@@ -247,6 +254,7 @@ func (m *Miner) snapshot(now time.Time) *state {
 	s.poolDead = f.has(PoolDead)
 	s.poolWrong = f.has(PoolWrong)
 	s.poolHijack = f.has(PoolHijack)
+	s.lowPower = f.has(LowPower) && md.whatsminer()
 
 	means := m.boardMeans(f)
 	// A freshly started miner needs about a minute to reach its hashrate.
