@@ -8,6 +8,8 @@ import (
 // LuxOS (LUXminer). Templates: antminer-s19kpro-luxos-2025.4.8_{version,summary,pools,stats,devs,
 // temps,fans,power}. The captures were re-serialized with sorted keys, the only shape known, so
 // every LuxOS reply is written with sorted keys. Curtailment (sleep) shows as IsUserShutdown.
+// events follows antminer-luxos-2025.9.8_events (Code 357): the injected faults as LuxOS events
+// (codes.go).
 
 const luxMinerVersion = "2025.4.8.220305"
 
@@ -53,8 +55,27 @@ func renderLuxOS(cmd string, sf func() *state) *reply {
 	case "power":
 		s := sf()
 		return s.ok(311, "Power usage").add("POWER", false, []kv{B("PSU", false), N("Watts", s.power)})
+	case "events":
+		return luxEvents(sf())
 	}
 	return nil
+}
+
+const luxDocs = "https://docs.luxor.tech/firmware/kb/eventstroubleshooting#"
+
+func luxEvents(s *state) *reply {
+	evs := s.luxosEvents()
+	objs := make([][]kv, 0, len(evs))
+	for _, e := range evs {
+		o := []kv{S("Code", e.code), S("CreatedAt", e.since.UTC().Format("2006-01-02T15:04:05+00:00")),
+			S("Description", e.description), S("DocUrl", luxDocs+e.anchor), S("Target", "MINER")}
+		if e.board >= 0 {
+			o[4] = S("Target", "BOARD")
+			o = append(o, I("ID", int64(e.board)))
+		}
+		objs = append(objs, o)
+	}
+	return s.ok(357, "Miner Events").add("EVENTS", false, objs...)
 }
 
 func luxSummary(s *state) *reply {

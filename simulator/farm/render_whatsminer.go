@@ -8,7 +8,9 @@ import (
 // MicroBT btminer (a cgminer 4.9.2 fork). Templates: whatsminer-m30s_{summary,pools,edevs},
 // whatsminer-m31s-sleeping_status and whatsminer-m30s-20210322_{get-version,get-psu} (flat STATUS).
 // devdetails and version are not captured; they follow cgminer 4.9.2 with btminer's device
-// name and driver (README.md says so). btminer has no stats (Code 14).
+// name and driver (README.md says so). btminer has no stats (Code 14). get_error_code (not
+// captured; the shape the public libraries read from btminer 2.x) lists the injected faults'
+// MicroBT codes, the same ones API v3 lists (codes.go).
 
 const (
 	btminerAPI      = "whatsminer v1.4.0"
@@ -41,6 +43,16 @@ func renderWhatsminer(cmd string, sf func() *state) *reply {
 	case "get_psu":
 		s := sf()
 		return flat(s, O("Msg", S("name", "P21"), S("hw_version", ""), S("sw_version", "102220.009"), S("model", "P21-12-3600-E")))
+	case "get_error_code":
+		s := sf()
+		codes := s.whatsminerCodes()
+		elems := make([]kv, 0, len(codes))
+		for _, c := range codes {
+			elems = append(elems, O("", S(strconv.Itoa(c.code), wmTime(c.since))))
+		}
+		r := flat(s, O("Msg", A("error_code", elems...)))
+		r.status[2] = I("Code", 133)
+		return r
 	}
 	return nil
 }
@@ -83,14 +95,22 @@ func whatsminerSummary(s *state) *reply {
 		I("Voltage", 1238), N("Power", s.power), N("Power_RT", s.power+2), F("Device Hardware%", s.hwPct(), 4),
 		F("Device Rejected%", s.rejPct(), 4), F("Pool Rejected%", s.rejPct(), 4), F("Pool Stale%", 0, 4), I("Last getwork", 0),
 		N("Uptime", s.uptime), S("Chip Data", "HP5A05-20043018 D02 BINV02-193005B"), N("Power Current", s.power*77),
-		I("Power Fanspeed", 7576), I("Error Code Count", 0), I("Factory Error Code Count", 0), I("Security Mode", 0),
+		I("Power Fanspeed", 7576), I("Error Code Count", int64(len(s.whatsminerCodes()))), I("Factory Error Code Count", 0), I("Security Mode", 0),
 		B("Liquid Cooling", false), B("Hash Stable", s.elapsed > 900), N("Hash Stable Cost Seconds", math.Min(s.elapsed, 900)),
 		F("Hash Deviation%", pct(s.rate-s.rateAv, math.Max(1, s.rateAv)), 4), I("Target Freq", 527), N("Target MHS", mhs(s.ideal)*0.995),
-		F("Env Temp", s.envTemp, 2), S("Power Mode", "Normal"), S("Firmware Version", btminerFirmware),
+		F("Env Temp", s.envTemp, 2), S("Power Mode", powerMode(s)), S("Firmware Version", btminerFirmware),
 		S("MAC", whatsminerMAC(s)), N("Factory GHS", s.ideal), I("Power Limit", 3600), F("Power Voltage Input", 228.75, 2),
 		F("Power Current Input", s.power/228.75, 2), F("Chip Temp Min", chipMin, 2), F("Chip Temp Max", s.maxChip, 2),
 		F("Chip Temp Avg", chipAvg, 2))
 	return s.ok(11, "Summary").add("SUMMARY", true, o)
+}
+
+// powerMode is btminer's summary "Power Mode": "Low" in low-power mode (low_power).
+func powerMode(s *state) string {
+	if s.lowPower {
+		return "Low"
+	}
+	return "Normal"
 }
 
 func whatsminerMAC(s *state) string {
