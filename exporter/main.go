@@ -31,6 +31,7 @@ import (
 	"github.com/minefarm/cgminer-stack/exporter/discovery"
 	"github.com/minefarm/cgminer-stack/exporter/inventory"
 	"github.com/minefarm/cgminer-stack/exporter/probe"
+	"github.com/minefarm/cgminer-stack/exporter/webapi"
 	"github.com/minefarm/cgminer-stack/exporter/wm3"
 )
 
@@ -130,6 +131,7 @@ func run() int {
 		stateFile     = app.Flag("discovery.state-file", "The miner inventory's file (what answered, family, identity, discovery's listing), kept across restarts (silent miners stay in /sd until forget_after); empty keeps it in memory only.").Default("").String()
 		saveInterval  = app.Flag("inventory.save-interval", "How often the inventory (--discovery.state-file) is written when something in it changed; also at shutdown, never per probe.").Default("1m").Duration()
 		maxRecords    = app.Flag("inventory.max-records", "Miners the inventory remembers at most (the stalest that discovery does not list make room).").Default("1048576").Int()
+		webLogins     = app.Flag("web.max-concurrent-logins", "Logins to miners' web APIs (Braiins OS, VNish) in flight at once, all miners together; one miner never has two.").Default("16").Int()
 		toolkitFlags  = kingpinflag.AddFlags(app, ":9154")
 	)
 	promslogConfig := &promslog.Config{}
@@ -147,6 +149,10 @@ func run() int {
 	}
 	if *saveInterval < time.Second || *maxRecords < 1 || *maxRecords > 1<<24 {
 		fmt.Fprintln(os.Stderr, "--inventory.save-interval must be at least 1s, --inventory.max-records 1 to 16777216")
+		return 2
+	}
+	if *webLogins < 1 || *webLogins > 4096 {
+		fmt.Fprintln(os.Stderr, "--web.max-concurrent-logins must be 1 to 4096")
 		return 2
 	}
 	if *debugRate == 0 {
@@ -175,7 +181,7 @@ func run() int {
 	prober := probe.NewProber(inv, map[string]probe.Reader{
 		config.ProtocolCGMiner:      probe.CGMiner(&cgminer.Client{}),
 		config.ProtocolWhatsminerV3: probe.WhatsminerV3(&wm3.Client{}),
-	})
+	}).WithWeb(webapi.NewClient(*webLogins, reg))
 	handler := probe.New(sc.Get, prober, logger, reg, probe.Options{MaxConcurrent: *maxConcurrent, TimeoutOffset: *timeoutOffset,
 		DebugRate: *debugRate, DebugBurst: *debugBurst})
 	disc := discovery.New(sc.Get, prober, inv, logger, reg)

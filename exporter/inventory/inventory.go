@@ -147,6 +147,14 @@ type entry struct {
 	labels                                          map[string]string
 	port                                            uint16
 	first, last, identified, noJoin                 int64
+	// token is the miner's web login token (nil: none); it is neither in Record nor in the file.
+	token *token
+}
+
+// token is a web API login token, for the API and credentials key names, until expires.
+type token struct {
+	key, value string
+	expires    int64
 }
 
 func intern(s string) handle {
@@ -364,6 +372,44 @@ func (inv *Inventory) evictFrom(s *shard) int {
 	inv.evicted.Add(float64(k))
 	inv.dirty.Store(true)
 	return k
+}
+
+// Token returns the web API login token kept for addr under key (which names the API and the
+// credentials it was obtained with), unless it has expired by now. Tokens are memory only:
+// neither Get's Record nor the file holds one, so a restart logs in again.
+func (inv *Inventory) Token(addr, key string, now time.Time) (string, bool) {
+	s := inv.shard(addr)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.m[addr]
+	if !ok || e.token == nil || e.token.key != key || now.UnixNano() >= e.token.expires {
+		return "", false
+	}
+	return e.token.value, true
+}
+
+// SetToken keeps a web API login token for the miner at addr until expires; false when the
+// inventory has no record of it (only an answer makes one).
+func (inv *Inventory) SetToken(addr, key, value string, expires time.Time) bool {
+	s := inv.shard(addr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[addr]
+	if !ok {
+		return false
+	}
+	e.token = &token{key: key, value: value, expires: expires.UnixNano()}
+	return true
+}
+
+// DropToken forgets addr's web API login token (the miner refused it).
+func (inv *Inventory) DropToken(addr string) {
+	s := inv.shard(addr)
+	s.mu.Lock()
+	if e, ok := s.m[addr]; ok {
+		e.token = nil
+	}
+	s.mu.Unlock()
 }
 
 // List makes discovery list addr in /sd with l (an empty Site unlists it). It returns false

@@ -10,12 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -417,6 +419,9 @@ func writeDebug(w http.ResponseWriter, addr, module string, out *Outcome) {
 			}
 			fmt.Fprintf(w, "Protocol %s at %s: %s\n", at.Protocol, at.Addr, result)
 		}
+		if wr := a.Web; wr != nil {
+			writeWebDebug(w, wr)
+		}
 		if a.Known {
 			fmt.Fprintf(w, "The inventory knew this miner: it was asked what answered before.\n")
 		}
@@ -456,6 +461,31 @@ func writeDebug(w http.ResponseWriter, addr, module string, out *Outcome) {
 	}
 	if out.Probe.Snapshot != nil {
 		fmt.Fprintf(w, "\nSnapshot:\n%s\n", describe(out.Probe.Snapshot))
+	}
+}
+
+// writeWebDebug says what the web step did: not asked and why, answered, or why not; and each
+// endpoint that failed. No error holds a secret (webapi's errors name paths and statuses only).
+func writeWebDebug(w io.Writer, wr *WebReading) {
+	switch {
+	case wr.Result == nil && wr.Err == nil:
+		fmt.Fprintf(w, "Web API: not asked (%s)\n", wr.Skipped)
+		return
+	case wr.Result == nil:
+		fmt.Fprintf(w, "Web API %s at %s: %s (%v)\n", wr.API, wr.Addr, wr.Reason(), wr.Err)
+		return
+	case wr.Err != nil:
+		fmt.Fprintf(w, "Web API %s at %s: %s (the probe's answer stands)\n", wr.API, wr.Addr, wr.Reason())
+	default:
+		fmt.Fprintf(w, "Web API %s at %s: answered\n", wr.API, wr.Addr)
+	}
+	names := make([]string, 0, len(wr.Result.Errors))
+	for n := range wr.Result.Errors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  web:%s: %v\n", n, wr.Result.Errors[n])
 	}
 }
 

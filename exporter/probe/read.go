@@ -201,6 +201,7 @@ const joinRefusalTTL = time.Hour
 // answered before.
 type Prober struct {
 	readers map[string]Reader
+	web     WebReader // nil: no web APIs (WithWeb)
 	inv     *inventory.Inventory
 	now     func() time.Time
 }
@@ -232,16 +233,23 @@ type Answer struct {
 	Attempts []Attempt
 	// Known: the inventory knew the miner when the read began.
 	Known bool
+	// Web is the web step of a full read whose main protocol answered, for a module with a web
+	// block (nil otherwise).
+	Web *WebReading
 }
 
-// Exchanges are every attempt's exchanges, in order.
+// Exchanges are every attempt's exchanges, in order, then the web step's.
 func (a *Answer) Exchanges() []cgminer.Exchange {
-	if len(a.Attempts) == 1 {
+	web := a.Web != nil && a.Web.Result != nil
+	if len(a.Attempts) == 1 && !web {
 		return a.Attempts[0].Reading.Exchanges
 	}
 	var out []cgminer.Exchange
 	for _, at := range a.Attempts {
 		out = append(out, at.Reading.Exchanges...)
+	}
+	if web {
+		out = append(out, a.Web.Result.Exchanges...)
 	}
 	return out
 }
@@ -292,8 +300,14 @@ func (p *Prober) Read(ctx context.Context, cfg *config.Config, target string, mo
 	}
 	ans.Reading, ans.Protocol, ans.Addr = chosen.Reading, chosen.Protocol, chosen.Addr
 	rd := chosen.Reading
+	if q.Mode == Full && rd.Err == nil && mod.Web != nil && p.web != nil && ctx.Err() == nil {
+		// Alongside, never instead: what the web API says is added to the reading, and its
+		// failure leaves the reading as it is.
+		ans.Web = p.readWeb(ctx, cfg, target, mod, rd, q, now)
+	}
 	if (q.Mode == Ping && rd.Answered) || (q.Mode != Ping && rd.Err == nil) {
 		p.record(target, ans, now)
+		p.keepToken(target, ans.Web)
 	}
 	return ans
 }

@@ -217,15 +217,16 @@ type Client struct {
 	sem     chan struct{}
 	flights singleflight.Group
 	logins  *prometheus.CounterVec
+	reads   *prometheus.CounterVec
 }
 
-// NewClient builds a Client whose login counter (cgminer_exporter_web_logins_total{api,result})
-// is registered on reg (nil: none).
+// NewClient builds a Client whose counters (cgminer_exporter_web_reads_total{api,result},
+// cgminer_exporter_web_logins_total{api,result}) are registered on reg (nil: none).
 func NewClient(maxLogins int, reg prometheus.Registerer) *Client {
 	c := &Client{MaxLogins: maxLogins}
 	c.init()
 	if reg != nil {
-		reg.MustRegister(c.logins)
+		reg.MustRegister(c.reads, c.logins)
 	}
 	return c
 }
@@ -240,6 +241,10 @@ func (c *Client) init() {
 		c.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cgminer_exporter_web_logins_total",
 			Help: "Logins to miners' web APIs (Braiins OS, VNish) by API and result (success, refused, error).",
+		}, []string{"api", "result"})
+		c.reads = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cgminer_exporter_web_reads_total",
+			Help: "Reads of miners' web APIs by API and result (success: at least one endpoint answered; else the failure reason).",
 		}, []string{"api", "result"})
 	})
 }
@@ -262,6 +267,13 @@ func (c *Client) Read(ctx context.Context, t Target) (*Result, error) {
 		return res, &cgminer.Error{Reason: ReasonHTTP, Err: fmt.Errorf("no web API %q", t.API)}
 	}
 	res.asked = eps
+	defer func() {
+		result := "success"
+		if err := res.Err(); err != nil {
+			result = string(cgminer.ReasonOf(err))
+		}
+		c.reads.WithLabelValues(t.API, result).Inc()
+	}()
 	s := c.session(t)
 	defer s.tr.CloseIdleConnections()
 
