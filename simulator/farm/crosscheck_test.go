@@ -53,6 +53,9 @@ func TestV3ReadByExporter(t *testing.T) {
 	if nominal := m.model.NominalGHS * 1e9; s.Hashrate.V < 0.9*nominal || s.Hashrate.V > 1.1*nominal || !s.HashrateNominal.Set {
 		t.Errorf("hashrate %v nominal %v", s.Hashrate, s.HashrateNominal)
 	}
+	if len(s.Fans) != m.model.Fans {
+		t.Errorf("fans %+v, want the model's %d", s.Fans, m.model.Fans)
+	}
 	if len(s.Pools) != 3 || s.Pools[0].URL != PoolURL || s.Sleeping.V != 0 || len(s.Faults) != 0 {
 		t.Errorf("pools %+v sleeping %v faults %v", s.Pools, s.Sleeping, s.Faults)
 	}

@@ -121,8 +121,9 @@ var models = []*Model{
 		Description: "LUXminer 2025.4.8.220305-57b389c7"},
 	// API v3 only: the legacy port is gone on MicroBT firmware from late 2024 on. Identity, boards
 	// and readings follow the M60S_VK40 captures in testdata/whatsminer-v3 (3 boards, factory
-	// 181 TH/s, PSU P221B); 225 chips per board is the VK40's count (pyasic's model table).
-	{Key: "m60s", Name: "Whatsminer M60S", Firmware: "stock", fam: famWhatsminerV3, apis: v3Only, Boards: 3, Chips: 225, Fans: 2,
+	// 181 TH/s, PSU P221B); 225 chips per board is the VK40's count (pyasic's model table). Its
+	// three fans are the intake, the exhaust and the power supply's (get.device.info power).
+	{Key: "m60s", Name: "Whatsminer M60S", Firmware: "stock", fam: famWhatsminerV3, apis: v3Only, Boards: 3, Chips: 225, Fans: 3,
 		NominalGHS: 181000, Power: 3320, ChipTemp: 78, PCBTemp: 60, FanRPM: 5400, Diff: 65536,
 		Description: "btminer 20251209.16.Rel2"},
 }

@@ -202,9 +202,12 @@ func v3Setting(s *state) []kv {
 		I("target-freq", 0), I("upfreq-speed", 2)}
 }
 
-// psuFan is the power supply's fan, which keeps turning while the miner is curtailed.
+// psuFan is the power supply's fan, the model's third.
 func (s *state) psuFan() float64 {
-	return math.Round(6300*(1+0.01*wave(s.m.seed, 0x95f, s.t, 60))/10) * 10
+	if len(s.fans) > 2 {
+		return s.fans[2]
+	}
+	return 0
 }
 
 // v3MAC is a MicroBT MAC (CE:02:01 as in the capture) fixed per miner by the seed.

@@ -80,7 +80,8 @@ func (m *Miner) handleV3(conn net.Conn) {
 		return
 	}
 	if f.has(Garbage) {
-		_, _ = conn.Write(garbage(m.seed, m.farm.cfg.Clock.Now()))
+		// A broken daemon's bytes in a well-formed frame: the length is right, the body no JSON.
+		_, _ = conn.Write(appendV3Frame(nil, garbage(m.seed, m.farm.cfg.Clock.Now())))
 		return
 	}
 	out := appendV3Frame(nil, m.RespondV3(req, nil))

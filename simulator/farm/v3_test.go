@@ -569,8 +569,8 @@ func TestV3ConnectionFaults(t *testing.T) {
 			}
 		}},
 		{Garbage, func(t *testing.T, raw []byte, err error) {
-			if err == nil {
-				t.Errorf("garbage read as a frame: %q", raw)
+			if err != nil || json.Valid(raw) {
+				t.Errorf("want a frame of bytes that are not JSON, got %v %q", err, raw)
 			}
 		}},
 		{Truncated, func(t *testing.T, raw []byte, err error) {
