@@ -287,10 +287,9 @@ func (c *challenge) authorization(user, password, method, uri string, nc uint32,
 	return b.String()
 }
 
-func quote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `"` + r.Replace(s) + `"`
-}
+var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+func quote(s string) string { return `"` + quoter.Replace(s) + `"` }
 
 // newCnonce is a fresh client nonce: 16 random bytes in hex.
 func newCnonce() string {

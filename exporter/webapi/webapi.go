@@ -19,6 +19,7 @@ package webapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -421,7 +422,10 @@ func (s *session) tokenGet(ctx context.Context, e Endpoint, res *Result) ([]byte
 func (s *session) login(ctx context.Context, res *Result) error {
 	ep := logins[s.t.API]
 	start := time.Now()
-	key := s.t.API + "\x00" + s.t.Addr + "\x00" + s.t.Username
+	// The password is part of the key (hashed): two modules with other credentials for one
+	// miner never share a login.
+	pw := sha256.Sum256([]byte(s.t.Password.Reveal()))
+	key := s.t.API + "\x00" + s.t.Addr + "\x00" + s.t.Username + "\x00" + string(pw[:])
 	ch := s.c.flights.DoChan(key, func() (any, error) {
 		// Detached from the first caller's cancellation, bounded by its deadline.
 		lctx := context.WithoutCancel(ctx)
