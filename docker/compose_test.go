@@ -106,7 +106,7 @@ func TestComposeServices(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	want := []string{"alertmanager", "cgminer_exporter", "grafana", "minersim", "prometheus", "repair_receiver"}
+	want := []string{"alertmanager", "cgminer_exporter", "grafana", "minersim", "price_exporter", "prometheus", "repair_receiver"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("services %v, want %v", names, want)
 	}
@@ -116,6 +116,7 @@ func TestComposeServices(t *testing.T) {
 		"cgminer_exporter": "docker/exporter.Dockerfile",
 		"repair_receiver":  "docker/receiver.Dockerfile",
 		"minersim":         "docker/simulator.Dockerfile",
+		"price_exporter":   "docker/price.Dockerfile",
 	}
 	for name, s := range c.Services {
 		t.Run(name, func(t *testing.T) {
@@ -220,7 +221,8 @@ func TestComposeFlags(t *testing.T) {
 		"cgminer_exporter": {"--config.file=/stack/exporter/cgminer.yml", "--web.listen-address=127.0.0.1:9154"},
 		"repair_receiver": {"--config.file=/stack/receiver/receiver.yml", "--web.config.file=/stack/receiver/web.yml",
 			"--storage.path=/data/receiver.db", "--prometheus.url=http://127.0.0.1:9090", "--web.listen-address=127.0.0.1:9155"},
-		"minersim": {"--range=127.1.0.0/24", "--scenario=/stack/simulator/scenarios/demo.yml", "--control.listen-address=127.0.0.1:9156"},
+		"minersim":       {"--range=127.1.0.0/24", "--scenario=/stack/simulator/scenarios/demo.yml", "--control.listen-address=127.0.0.1:9156"},
+		"price_exporter": {"--config.file=/stack/dashboards/price.yml", "--web.listen-address=127.0.0.1:9157"},
 	}
 	for name, flags := range want {
 		for _, f := range flags {

@@ -11,6 +11,7 @@ var binaries = map[string]string{
 	"exporter.Dockerfile":  "exporter",
 	"receiver.Dockerfile":  "receiver",
 	"simulator.Dockerfile": "simulator",
+	"price.Dockerfile":     "dashboards/cmd/price_exporter",
 }
 
 func TestDockerfiles(t *testing.T) {

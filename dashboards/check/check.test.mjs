@@ -35,7 +35,7 @@ function typecheck(sources) {
 }
 
 test('the dashboards are there', () => {
-  assert.deepEqual(dashboards, ['farm.json', 'miner.json', 'repairs.json']);
+  assert.deepEqual(dashboards, ['energy.json', 'farm.json', 'health.json', 'miner.json', 'pools.json', 'rack.json', 'repairs.json', 'site.json']);
 });
 
 test('the dashboard JSON is what dashboards/src gives', () => {

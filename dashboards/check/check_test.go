@@ -2,19 +2,26 @@ package check
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The documents the metric names come from, relative to this directory.
 var (
 	contractPath  = filepath.Join("..", "..", "docs", "CONTRACT.md")
 	additionsPath = filepath.Join("..", "..", "docs", "contract-additions.md")
-	rulesDir      = filepath.Join("..", "..", "rules")
+	// price_exporter's metrics, which no contract document has yet.
+	pricesPath = filepath.Join("..", "README.md")
+	rulesDir   = filepath.Join("..", "..", "rules")
 )
 
 func promtool(t *testing.T) Promtool {
@@ -30,7 +37,7 @@ func promtool(t *testing.T) Promtool {
 func knownMetrics(t *testing.T) Known {
 	t.Helper()
 	k := NewKnown()
-	for _, p := range []string{contractPath, additionsPath} {
+	for _, p := range []string{contractPath, additionsPath, pricesPath} {
 		if err := k.AddMarkdownFile(p); err != nil {
 			t.Fatalf("metric names from the contract: %v (the checks need ../shared beside the repository)", err)
 		}
@@ -51,7 +58,7 @@ func dashboards(t *testing.T) []string {
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
 	}
-	if want := []string{"farm.json", "miner.json", "repairs.json"}; !slices.Equal(names, want) {
+	if want := []string{"energy.json", "farm.json", "health.json", "miner.json", "pools.json", "rack.json", "repairs.json", "site.json"}; !slices.Equal(names, want) {
 		t.Fatalf("dashboards: got %v, want %v", names, want)
 	}
 	return files
@@ -404,5 +411,65 @@ func TestContractCopyCurrent(t *testing.T) {
 	}
 	if !strings.HasSuffix(string(cp), string(orig)) {
 		t.Errorf("docs/CONTRACT.md differs from ../shared/CONTRACT.md: copy the shared contract again")
+	}
+}
+
+// A dashboard's scrape_timeout constant is prometheus.yml's scrape_timeout of job cgminer, in
+// seconds: the probe-duration panels draw it as the line a scrape fails at.
+func TestScrapeTimeoutConstant(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Global struct {
+			ScrapeTimeout string `yaml:"scrape_timeout"`
+		} `yaml:"global"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			ScrapeTimeout string `yaml:"scrape_timeout"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	timeout := cfg.Global.ScrapeTimeout
+	for _, sc := range cfg.ScrapeConfigs {
+		if sc.JobName == "cgminer" && sc.ScrapeTimeout != "" {
+			timeout = sc.ScrapeTimeout
+		}
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil {
+		t.Fatalf("prometheus.yml: job cgminer's scrape_timeout %q: %v", timeout, err)
+	}
+	want := strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+	found := 0
+	for _, f := range dashboards(t) {
+		var dash struct {
+			Templating struct {
+				List []variable `json:"list"`
+			} `json:"templating"`
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &dash); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range dash.Templating.List {
+			if v.Name != "scrape_timeout" {
+				continue
+			}
+			found++
+			got, err := variableQuery(v.Query)
+			if err != nil || v.Type != "constant" || got != want {
+				t.Errorf("%s: scrape_timeout is %s %q (%v), want the constant %q (prometheus.yml)", filepath.Base(f), v.Type, got, err, want)
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no dashboard has the scrape_timeout constant")
 	}
 }

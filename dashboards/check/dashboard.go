@@ -71,15 +71,24 @@ func Exprs(path string) ([]Expr, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	name := filepath.Base(path)
-	vars := map[string]bool{}
+	// Every variable stands for label values inside a matcher's quotes, where any text parses;
+	// a constant stands for itself (it may be a number an expression computes with).
+	values := map[string]string{}
+	var errs []string
 	for _, v := range d.Templating.List {
-		vars[v.Name] = true
+		values[v.Name] = "x"
+		if v.Type == "constant" {
+			c, err := variableQuery(v.Query)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: constant %q: %v", name, v.Name, err))
+			}
+			values[v.Name] = c
+		}
 	}
 
 	var out []Expr
-	var errs []string
 	add := func(where, raw string, collapsed bool) {
-		promql, err := Substitute(raw, vars)
+		promql, err := SubstituteValues(raw, values)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", where, err))
 			return

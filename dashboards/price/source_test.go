@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/minefarm/cgminer-stack/dashboards/check"
 )
 
 // gather returns every sample the source exports, keyed name{label="value",…} (labels sorted).
@@ -297,5 +299,37 @@ func TestRun(t *testing.T) {
 	}
 	if v := gather(t, s)[`price_hashprice_per_terahash_day{currency="USD"}`]; v != 0.09 {
 		t.Errorf("hashprice %g after Run", v)
+	}
+}
+
+// dashboards/README.md's metric table (what the dashboards' check accepts) is what the exporter
+// exposes, in both modes, with a URL fetched.
+func TestReadmeMetricTable(t *testing.T) {
+	known := check.Known{}
+	if err := known.AddMarkdownFile(filepath.Join("..", "README.md")); err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := fake(t, reply(200, `{"v":0.05}`))
+	exposed := map[string]bool{}
+	for _, yml := range []string{
+		fmt.Sprintf("hashprice: {value: 0.05, url: %q, field: v}\nelectricity: {default: 0.06}\npurchase_prices: {S9: 50}\n", srv.URL),
+		fmt.Sprintf("coin: {price: {value: 1, url: %q, field: v}, network_difficulty: {value: 1}, block_reward: 1}\nelectricity: {default: 0.06}\n", srv.URL),
+	} {
+		s := New(mustParse(t, yml), Options{})
+		s.Fetch(context.Background())
+		for k := range gather(t, s) {
+			name, _, _ := strings.Cut(k, "{")
+			exposed[name] = true
+		}
+	}
+	for n := range exposed {
+		if _, ok := known[n]; !ok {
+			t.Errorf("%s is exposed but not in dashboards/README.md's metric table", n)
+		}
+	}
+	for _, n := range known.Names() {
+		if !exposed[n] {
+			t.Errorf("dashboards/README.md lists %s, which the exporter does not expose", n)
+		}
 	}
 }

@@ -65,6 +65,11 @@ export function override(id, options, properties) {
 }
 
 const dashed = { fill: 'dash', dash: [10, 10] };
+
+// fixedColor colours the field of that name (a stat's "down" red).
+export function fixedColor(name, color) {
+  return override('byName', name, { color: { mode: 'fixed', fixedColor: color } });
+}
 export const nominalDashed = override('byRegexp', '/nominal/i', { 'custom.lineStyle': dashed, 'custom.fillOpacity': 0 });
 
 // ---------------------------------------------------------------- panels
@@ -74,6 +79,12 @@ function base(type, title, description, o) {
   if (o.links) p.links = o.links;
   if (o.interval) p.interval = o.interval;
   if (o.w) p.gridPos = { w: o.w, h: o.h ?? 8, x: 0, y: 0 };
+  // One copy of the panel per value of a multi-value variable (e.g. a floor map per site).
+  if (o.repeat) {
+    p.repeat = o.repeat;
+    p.repeatDirection = o.repeatDirection ?? 'v';
+    if (o.maxPerRow) p.maxPerRow = o.maxPerRow;
+  }
   return p;
 }
 
@@ -83,10 +94,10 @@ export function timeseries(title, description, targets, o = {}) {
     targets: withRefIds(targets),
     fieldConfig: {
       defaults: defaults(o, {
-        drawStyle: 'line',
+        drawStyle: o.bars ? 'bars' : 'line',
         lineInterpolation: 'linear',
         lineWidth: 1,
-        fillOpacity: o.stack ? 60 : 10,
+        fillOpacity: o.bars ? 80 : o.stack ? 60 : 10,
         gradientMode: 'none',
         showPoints: 'never',
         spanNulls: false,
@@ -167,16 +178,28 @@ export function bargauge(title, description, targets, o = {}) {
   };
 }
 
-// table shows instant queries; several targets are merged into one row per label set.
+// table shows instant queries; several targets are merged into one row per label set, or joined
+// on one field (o.join: 'instance') when their label sets differ. o.matrix ({ rows, columns })
+// turns one query into a grid: a row per value of one label, a column per value of another (the
+// floor map: rows × racks), each cell the value.
 export function table(title, description, targets, o = {}) {
   const transformations = [];
-  if (targets.length > 1) transformations.push({ id: 'merge', options: {} });
+  if (o.matrix) {
+    transformations.push({
+      id: 'groupingToMatrix',
+      options: { rowField: o.matrix.rows, columnField: o.matrix.columns, valueField: 'Value', emptyValue: 'null' },
+    });
+  } else if (o.join && targets.length > 1) {
+    transformations.push({ id: 'joinByField', options: { byField: o.join, mode: 'outer' } });
+  } else if (targets.length > 1) {
+    transformations.push({ id: 'merge', options: {} });
+  }
   transformations.push({
     id: 'organize',
     options: {
       excludeByName: { Time: true, __name__: true, job: true, ...(o.hide ?? {}) },
       renameByName: o.rename ?? {},
-      indexByName: {},
+      indexByName: o.order ?? {},
     },
   });
   return {
@@ -184,7 +207,12 @@ export function table(title, description, targets, o = {}) {
     targets: withRefIds(targets),
     transformations,
     fieldConfig: {
-      defaults: defaults(o, { align: 'auto', cellOptions: { type: 'auto' }, inspect: false, filterable: true }),
+      defaults: defaults(o, {
+        align: 'auto',
+        cellOptions: o.cell ?? { type: 'auto' },
+        inspect: false,
+        filterable: o.filterable ?? true,
+      }),
       overrides: o.overrides ?? [],
     },
     options: {
@@ -260,6 +288,21 @@ export function queryVar(name, label, query, o = {}) {
     includeAll: o.multi ?? true,
     ...(o.multi === false ? {} : { allValue: '.*' }),
     options: [],
+    skipUrlSync: false,
+  };
+}
+
+// constVar is a hidden constant: a figure from a configuration file (prometheus.yml's scrape
+// timeout) that a query compares with; the checks hold it to that file.
+export function constVar(name, value, description) {
+  return {
+    name,
+    type: 'constant',
+    description,
+    query: value,
+    current: { selected: false, text: value, value },
+    options: [{ selected: true, text: value, value }],
+    hide: 2,
     skipUrlSync: false,
   };
 }
