@@ -146,11 +146,7 @@ webhook:
 func launch(t testing.TB, bin, addr string, args ...string) *proc {
 	t.Helper()
 	p := &proc{addr: addr, log: &syncBuf{}}
-	all := []string{"--web.listen-address=" + addr}
-	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--log.level=") }) {
-		all = append(all, "--log.level=info")
-	}
-	p.cmd = exec.Command(bin, append(all, args...)...)
+	p.cmd = exec.Command(bin, withDefaults(append([]string{"--web.listen-address=" + addr}, args...), "--log.level=info")...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -171,11 +167,24 @@ func launch(t testing.TB, bin, addr string, args ...string) *proc {
 	return nil
 }
 
-// replica starts one receiver on the PostgreSQL database dsn with the test's loop periods.
+// withDefaults adds each of the default flags (--name=value) that args does not set (a flag may not
+// be repeated).
+func withDefaults(args []string, defaults ...string) []string {
+	for _, d := range defaults {
+		name, _, _ := strings.Cut(d, "=")
+		if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, name+"=") }) {
+			args = append(args, d)
+		}
+	}
+	return args
+}
+
+// replica starts one receiver on the PostgreSQL database dsn with the test's loop periods (extra
+// may set others).
 func replica(t testing.TB, bin, dsn, cfg string, extra ...string) *proc {
 	t.Helper()
-	return launch(t, bin, freeAddr(t), append([]string{"--config.file=" + cfg, "--storage.postgres-dsn=" + dsn,
-		"--sweep.interval=500ms", "--notify.interval=200ms", "--verify.interval=1s", "--evidence.interval=1s"}, extra...)...)
+	return launch(t, bin, freeAddr(t), withDefaults(append([]string{"--config.file=" + cfg, "--storage.postgres-dsn=" + dsn}, extra...),
+		"--sweep.interval=500ms", "--notify.interval=200ms", "--verify.interval=1s", "--evidence.interval=1s")...)
 }
 
 // metric reads one sample of the receiver's /metrics (name with its labels, as exposed); -1 when
@@ -296,6 +305,13 @@ func TestReplicasRunTheLoopsOnce(t *testing.T) {
 		if l := leaderOf(t, ps...); l != lead {
 			t.Fatalf("leadership moved from %d to %d with both alive", lead, l)
 		}
+	}
+
+	// A follower is ready: it takes webhooks.
+	if resp, err := http.Get("http://" + follower.addr + "/-/ready"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("follower /-/ready: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// Deliveries into the follower: 5 machines each.
