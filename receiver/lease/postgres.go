@@ -37,9 +37,10 @@ const (
 //     connection, so the server's TCP keepalives find the dead peer. The lease session sets them
 //     itself (tcp_keepalives_idle 3I, tcp_keepalives_interval I, tcp_keepalives_count 3, and
 //     tcp_user_timeout 6I for a reply left unacknowledged): the server ends the session, and frees
-//     the lock, between 5I and 6I after it last heard from the holder. The holder checks its lock
-//     every I with a timeout of I, so it has stopped its loops within 2I: before the lock can be
-//     free. Another replica takes it within 7I (35 s at the default 5 s).
+//     the lock, 6I after it last heard from the holder, which is 5I to 6I after the cut (the
+//     holder speaks at least every I). The holder checks its lock every I with a timeout of I, so
+//     it has stopped its loops within 2I of the cut: before the lock can be free. Another replica
+//     takes it within 7I (35 s at the default 5 s).
 //   - The session is ended from the server (pg_terminate_backend, a restart, failover): the holder
 //     is blocked reading that connection between checks, sees it end at once, and stops.
 //
