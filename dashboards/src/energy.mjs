@@ -22,8 +22,9 @@ import {
 
 const S = 'site=~"$site"';
 const M = 'model=~"$model"';
-// The model of each miner, for a many-to-one join: … * on (instance, job) group_left (model) INFO.
-const INFO = `cgminer_info{${S}, ${M}}`;
+// The model of each miner, for a many-to-one join: … * on (instance, job) group_left (model) INFO;
+// topk keeps one series per miner while a firmware upgrade briefly leaves two (old model stale).
+const INFO = `topk by (instance, job) (1, cgminer_info{${S}, ${M}})`;
 const HASHPRICE = 'scalar(max(price_hashprice_per_terahash_day))';
 // The tariff of each site: its own, or the default (the series without a site label).
 const TARIFF = `(max by (site) (price_electricity_per_kwh{site!="", ${S}}) or max by (site) (site:cgminer_power_watts:sum{${S}}) * 0 + scalar(max(price_electricity_per_kwh{site=""})))`;

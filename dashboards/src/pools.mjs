@@ -30,7 +30,8 @@ const reportedDashed = override('byRegexp', '/reported/', { 'custom.lineStyle': 
 // The workers shown: the 50 with the most accepted difficulty over the last hour.
 const TOP = `topk(50, sum by (url, user) (rate(cgminer_pool_difficulty_accepted_total{${W}}[1h])))`;
 const workerEffective = `sum by (url, user) (rate(cgminer_pool_difficulty_accepted_total{${W}}[1h])) * 2^32`;
-const workerReported = `sum by (url, user) (cgminer_hashrate_hashes_per_second{${S}} * on (instance, job) group_left (url, user) (cgminer_pool_active{${W}} == 1))`;
+// Each miner's hashrate on its active pool, split evenly over several (as the pool: rule does).
+const workerReported = `sum by (url, user) ((cgminer_pool_active{${W}} == 1) * on (instance, job) group_left () (cgminer_hashrate_hashes_per_second{${S}} / on (instance, job) count by (instance, job) (cgminer_pool_active{${S}} == 1)))`;
 
 export default dashboard({
   uid: 'cgminer-pools',

@@ -103,9 +103,13 @@ func run(miners, sites, samples, repeat int, prometheus, promtool, dir string, t
 		if err != nil {
 			return err
 		}
-		values := map[string]string{"site": ".*", "model": ".*", "instance": ".*", "receiver_url": "", "assignee": "", "datasource": ""}
-		if filepath.Base(f) == "miner.json" {
+		values := map[string]string{"site": ".*", "model": ".*", "instance": ".*", "receiver_url": "", "assignee": "", "datasource": "",
+			"row": ".*", "pool": ".*", "worker": ".*", "scrape_timeout": "20"}
+		switch filepath.Base(f) {
+		case "miner.json":
 			values["instance"] = instance(0)
+		case "rack.json": // one rack of 40 miners
+			values["site"], values["rack"] = "site-00", "r0"
 		}
 		for _, e := range exprs {
 			q, err := check.SubstituteValues(e.Raw, values)
@@ -173,9 +177,12 @@ func writeFarm(path string, miners, sites, samples int, end time.Time) (int, err
 		ts[i] = end.Add(-time.Duration(samples-1-i) * time.Minute).Unix()
 	}
 	models := []string{"Antminer S19j Pro", "Antminer S9", "Whatsminer M30S", "Antminer S19 XP"}
-	site := func(i int) string { return fmt.Sprintf("site-%02d", i%sites) }
+	// Sites are contiguous blocks of miners; racks hold 40 miners (slots 1-40), rows 10 racks.
+	block := max(1, miners/sites)
+	site := func(i int) string { return fmt.Sprintf("site-%02d", min(i/block, sites-1)) }
 	id := func(i int) string {
-		return fmt.Sprintf(`instance="%s",job="cgminer",site="%s",rack="r%d"`, instance(i), site(i), i/40%100)
+		return fmt.Sprintf(`instance="%s",job="cgminer",site="%s",row="row-%d",rack="r%d",slot="%d"`,
+			instance(i), site(i), i/400%10, i/40%100, i%40+1)
 	}
 	down := func(i int) bool { return i%50 == 7 } // 2% not answering
 
@@ -200,14 +207,23 @@ func writeFarm(path string, miners, sites, samples int, end time.Time) (int, err
 	}
 	one := func(int) []string { return []string{""} }
 	boards := func(int) []string { return []string{`,board="0"`, `,board="1"`, `,board="2"`} }
-	pools := func(int) []string {
+	// A worker per miner on the operator's pools (as minersim names them), one fee pool user.
+	pools := func(i int) []string {
 		return []string{
-			`,pool="0",url="stratum+tcp://pool.example.com:3333",user="farm.w1"`,
-			`,pool="1",url="stratum+tcp://backup.example.com:3333",user="farm.w1"`,
+			fmt.Sprintf(`,pool="0",url="stratum+tcp://pool.example.com:3333",user="farm.%d"`, i),
+			fmt.Sprintf(`,pool="1",url="stratum+tcp://backup.example.com:3333",user="farm.%d"`, i),
 			`,pool="2",url="stratum+tcp://devfee.example.com:3333",user="dev"`,
 		}
 	}
 	const nominal = 100e12
+	family("up", "gauge", one, func(int, int) float64 { return 1 }, false)
+	for _, j := range []string{"cgminer_exporter", "prometheus", "alertmanager", "repair_receiver", "price"} { // same family
+		series++
+		for _, t := range ts {
+			fmt.Fprintf(w, "up{instance=\"127.0.0.1\",job=\"%s\"} 1 %d\n", j, t)
+		}
+	}
+	family("scrape_duration_seconds", "gauge", one, func(i, _ int) float64 { return 0.2 + float64(i%90)/10 }, false)
 	family("cgminer_up", "gauge", one, func(i, _ int) float64 { return b2f(!down(i)) }, false)
 	family("cgminer_probe_error_info", "gauge", func(i int) []string {
 		if down(i) {
@@ -244,6 +260,10 @@ func writeFarm(path string, miners, sites, samples int, end time.Time) (int, err
 	family("cgminer_pool_active", "gauge", pools, func(i, _ int) float64 { return 1 }, true)
 	family("cgminer_pool_expected", "gauge", pools, func(i, _ int) float64 { return 1 }, true)
 	family("cgminer_pool_devfee", "gauge", pools, func(int, int) float64 { return 0 }, true)
+	// Pool counters: the three pool slots, the first taking the work.
+	family("cgminer_pool_difficulty_accepted", "counter", pools, func(i, s int) float64 { return float64(1e6 + s*60*65536) }, true)
+	family("cgminer_pool_shares_accepted", "counter", pools, func(i, s int) float64 { return float64(1000 + s*60) }, true)
+	family("cgminer_pool_shares_rejected", "counter", pools, func(i, s int) float64 { return float64(10 + s) }, true)
 	family("cgminer_shares_accepted", "counter", one, func(i, s int) float64 { return float64(1000 + s*60) }, true)
 	family("cgminer_shares_rejected", "counter", one, func(i, s int) float64 { return float64(10 + s) }, true)
 	family("ALERTS", "gauge", func(i int) []string {
@@ -252,6 +272,12 @@ func writeFarm(path string, miners, sites, samples int, end time.Time) (int, err
 		}
 		if down(i) {
 			return []string{`,alertname="MinerOffline",alertstate="firing",category="offline",severity="critical"`}
+		}
+		if i%150 == 1 {
+			return []string{`,alertname="MinerTemperatureHigh",alertstate="firing",category="temperature",severity="warning",board="1",sensor="chip"`}
+		}
+		if i%120 == 2 {
+			return []string{`,alertname="MinerHashboardFailed",alertstate="firing",category="hashboard",severity="warning",board="2",reason="chips_failed"`}
 		}
 		return nil
 	}, func(int, int) float64 { return 1 }, false)
@@ -276,6 +302,111 @@ func writeFarm(path string, miners, sites, samples int, end time.Time) (int, err
 			fmt.Fprintf(w, "fleet:cgminer_%s %d %d\n", r, miners, t)
 		}
 	}
+	// The rack:, pool: and the new site: rules' series.
+	plain := func(name string, labelsets []string, value func(int) float64) {
+		fmt.Fprintf(w, "# TYPE %s gauge\n", name)
+		for k, ls := range labelsets {
+			series++
+			for si, t := range ts {
+				fmt.Fprintf(w, "%s{%s} %g %d\n", name, ls, value(k)+float64(si), t)
+			}
+		}
+	}
+	var racks, sitePools, siteOnly []string
+	for i := 0; i < miners; i += 40 {
+		racks = append(racks, fmt.Sprintf(`site="%s",row="row-%d",rack="r%d"`, site(i), i/400%10, i/40%100))
+	}
+	for s := range sites {
+		siteOnly = append(siteOnly, fmt.Sprintf(`site="site-%02d"`, s))
+		for _, u := range []string{"pool.example.com", "backup.example.com", "devfee.example.com"} {
+			sitePools = append(sitePools, fmt.Sprintf(`site="site-%02d",url="stratum+tcp://%s:3333"`, s, u))
+		}
+	}
+	plain("rack:cgminer_miners:count", racks, func(int) float64 { return 40 })
+	plain("rack:cgminer_miners_down:count", racks, func(k int) float64 { return float64(k % 2) })
+	plain("rack:cgminer_miners_hot:count", racks, func(k int) float64 { return float64(k % 3 / 2) })
+	plain("rack:cgminer_miners_degraded:count", racks, func(k int) float64 { return float64(k % 4 / 3) })
+	for _, r := range []string{"pool_difficulty_accepted:rate5m", "pool_shares_accepted:rate5m", "pool_shares_rejected:rate5m", "hashrate_hashes_per_second:sum"} {
+		plain("pool:cgminer_"+r, sitePools, func(k int) float64 { return float64(1000 + k) })
+	}
+	for _, r := range []string{"shares_rejected:rate5m", "shares_stale:rate5m"} {
+		plain("site:cgminer_"+r, siteOnly, func(int) float64 { return 1 })
+		plain("fleet:cgminer_"+r, []string{""}, func(int) float64 { return 10 })
+	}
+
+	// The monitoring's own series: the exporter's, Prometheus's, Alertmanager's, the receiver's
+	// and price_exporter's, a few each (counters grow by the sample index).
+	self := func(name string, labelsets ...string) { plain(name, labelsets, func(int) float64 { return 1 }) }
+	exp := `instance="127.0.0.1:9154",job="cgminer_exporter"`
+	prom := `instance="127.0.0.1:9090",job="prometheus"`
+	am := `instance="127.0.0.1:9093",job="alertmanager"`
+	rr := `instance="127.0.0.1:9155",job="repair_receiver"`
+	pr := `instance="127.0.0.1:9157",job="price"`
+	var probes, buckets []string
+	for _, r := range []string{"success", "timeout", "connection_refused"} {
+		probes = append(probes, exp+`,module="default",result="`+r+`"`)
+	}
+	for _, le := range []string{"0.1", "0.5", "1", "2.5", "5", "10", "20", "+Inf"} {
+		buckets = append(buckets, exp+`,module="default",le="`+le+`"`)
+	}
+	self("cgminer_exporter_probes_total", probes...)
+	self("cgminer_exporter_probe_duration_seconds_bucket", buckets...)
+	self("cgminer_exporter_config_last_reload_successful", exp)
+	self("cgminer_exporter_debug_probes_limited_total", exp)
+	var disc []string
+	for s := range sites {
+		for _, m := range models {
+			disc = append(disc, fmt.Sprintf(`%s,site="site-%02d",model="%s",firmware="stock",answering="1"`, exp, s, m))
+		}
+	}
+	self("cgminer_discovery_miners", disc...)
+	for _, n := range []string{"cgminer_discovery_addresses_scanned_total", "cgminer_discovery_answers_total", "cgminer_discovery_scan_duration_seconds",
+		"cgminer_discovery_last_scan_completed_timestamp_seconds", "cgminer_inventory_records", "cgminer_inventory_evictions_total",
+		"cgminer_inventory_refused_total", "cgminer_inventory_save_failures_total", "cgminer_inventory_last_save_timestamp_seconds"} {
+		self(n, exp)
+	}
+	var groups []string
+	for _, g := range []string{"cgminer.aggregates", "cgminer.per_miner", "cgminer.pools", "cgminer.racks", "cgminer.miner", "cgminer.fleet", "cgminer.meta"} {
+		groups = append(groups, prom+`,rule_group="/etc/prometheus/rules.yml;`+g+`"`)
+	}
+	for _, n := range []string{"prometheus_rule_group_last_duration_seconds", "prometheus_rule_group_interval_seconds",
+		"prometheus_rule_group_iterations_missed_total", "prometheus_rule_group_iterations_total",
+		"prometheus_rule_group_last_evaluation_timestamp_seconds", "prometheus_rule_evaluation_failures_total"} {
+		self(n, groups...)
+	}
+	for _, n := range []string{"prometheus_notifications_sent_total", "prometheus_notifications_dropped_total", "prometheus_notifications_errors_total",
+		"prometheus_notifications_queue_length", "prometheus_notifications_alertmanagers_discovered", "prometheus_target_scrapes_exceeded_sample_limit_total"} {
+		self(n, prom)
+	}
+	self("prometheus_sd_discovered_targets", prom+`,config="cgminer",name="scrape"`)
+	self("alertmanager_alerts", am+`,state="active"`, am+`,state="suppressed"`)
+	self("alertmanager_alerts_received_total", am+`,status="firing",version="v2"`)
+	self("alertmanager_notifications_total", am+`,integration="telegram"`, am+`,integration="email"`, am+`,integration="webhook"`)
+	self("alertmanager_notifications_failed_total", am+`,integration="telegram",reason="other"`, am+`,integration="email",reason="other"`)
+	self("repair_receiver_webhook_requests_total", rr+`,result="ok"`, rr+`,result="store_error"`)
+	self("repair_receiver_webhook_alerts_total", rr+`,status="firing"`, rr+`,status="resolved"`)
+	self("repair_receiver_notification_attempts_total", rr+`,channel="telegram",result="sent"`, rr+`,channel="email",result="failed"`)
+	self("repair_receiver_notifications_undeliverable", rr+`,channel="telegram"`, rr+`,channel="none"`)
+	self("repair_receiver_notifications_total", rr+`,result="sent"`, rr+`,result="gave_up"`)
+	self("repair_receiver_escalations_total", rr+`,step="1",reason="unacknowledged"`)
+	self("repair_receiver_verifications_total", rr+`,result="confirmed"`, rr+`,result="failed"`)
+	self("repair_receiver_verify_expr_checks_total", rr+`,result="holds"`, rr+`,result="clear"`)
+	self("repair_receiver_reconcile_passes_total", rr+`,result="complete"`, rr+`,result="error"`)
+	for _, n := range []string{"repair_receiver_store_commit_failures_total", "repair_receiver_store_last_commit_success_timestamp_seconds",
+		"repair_receiver_watchdog_last_seen_timestamp_seconds"} {
+		self(n, rr)
+	}
+	self("price_hashprice_per_terahash_day", pr+`,currency="USD"`)
+	self("price_electricity_per_kwh", pr+`,currency="USD",site=""`, pr+`,currency="USD",site="site-00"`)
+	var purchase []string
+	for _, m := range models {
+		purchase = append(purchase, pr+`,currency="USD",model="`+m+`"`)
+	}
+	self("price_miner_purchase", purchase...)
+	self("price_value_fetched", pr+`,value="hashprice"`)
+	self("price_source_last_success_timestamp_seconds", pr+`,value="hashprice"`)
+	self("price_source_fetches_total", pr+`,value="hashprice",result="ok"`)
+
 	fmt.Fprintf(w, "# TYPE repair_receiver_tasks gauge\n")
 	for s := range sites {
 		for _, st := range []string{"open", "acknowledged", "in_progress", "verifying", "done"} {
