@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -510,5 +511,30 @@ func TestWebOff(t *testing.T) {
 	}
 	if got := minerOf(t, f, "s19jpro").model.Protocols(); !slices.Equal(got, []string{ProtocolCGMiner, ProtocolAntminerHTTP}) {
 		t.Errorf("s19jpro model protocols %v", got)
+	}
+}
+
+// TestConfigChecksPortsAndCredentials: two APIs on one port, and a user name or password Digest
+// cannot carry, are refused before anything is bound; the password never shows.
+func TestConfigChecksPortsAndCredentials(t *testing.T) {
+	p := netip.MustParsePrefix("127.66.4.0/28")
+	for name, cfg := range map[string]Config{
+		"v3 on the cgminer port":   {Range: p, Port: 4028, V3Port: 4028},
+		"http on the cgminer port": {Range: p, Port: 4028, HTTPPort: 4028},
+		"http on the v3 port":      {Range: p, V3Port: 8080, HTTPPort: 8080},
+		"http port out of range":   {Range: p, HTTPPort: 70000},
+		"user with a colon":        {Range: p, HTTPUser: "ro:ot"},
+		"user with a quote":        {Range: p, HTTPUser: `ro"ot`},
+		"password with a newline":  {Range: p, HTTPPassword: "a\nb"},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "a\nb") {
+			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
+	}
+	const pw = "Zq9-hunter-Zq9"
+	if s := fmt.Sprintf("%v %s %#v %+v", Secret(pw), Secret(pw), Secret(pw), Config{HTTPPassword: pw}); strings.Contains(s, pw) {
+		t.Errorf("secret printed: %s", s)
 	}
 }
