@@ -630,7 +630,7 @@ func (m *Miner) listen(set apiSet) error {
 }
 
 // reopen binds the listeners in set again after offline or a restart, unless the farm has
-// stopped or the miner is (again) offline or restarting.
+// stopped or the miner is (again) offline; while a restart is under way only the web server's.
 func (m *Miner) reopen(set apiSet) error {
 	m.farm.mu.Lock()
 	ctx := m.farm.ctx
@@ -639,9 +639,12 @@ func (m *Miner) reopen(set apiSet) error {
 		return nil
 	}
 	m.mu.Lock()
-	quiet := m.faults.has(Offline) || m.restarting && set&softwareAPIs != 0
+	off := m.faults.has(Offline)
+	if m.restarting {
+		set &^= softwareAPIs // the restart's end opens these
+	}
 	m.mu.Unlock()
-	if quiet {
+	if off {
 		return nil
 	}
 	return m.listen(set)

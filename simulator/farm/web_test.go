@@ -486,6 +486,17 @@ func TestWebConnectionFaultsAndRestart(t *testing.T) {
 	if resp, body := c.get(t, base, "/cgi-bin/get_system_info.cgi"); resp.StatusCode != http.StatusOK {
 		t.Errorf("web server during a restart: %d %s", resp.StatusCode, body)
 	}
+	// Offline set and cleared while the restart is under way: the web server comes back at once,
+	// the cgminer API only when the restart ends.
+	_, _ = m.SetFault(Offline)
+	_, _ = m.ClearFault(Offline)
+	if resp, body := c.get(t, base, "/cgi-bin/get_system_info.cgi"); resp.StatusCode != http.StatusOK {
+		t.Errorf("web server after offline during a restart: %d %s", resp.StatusCode, body)
+	}
+	if conn, err := net.DialTimeout("tcp", m.endpoint(apiCGMiner), time.Second); err == nil {
+		conn.Close()
+		t.Error("the cgminer API answers before the restart ended")
+	}
 }
 
 // TestWebOff: without an HTTP port no model listens on one, and the control API says which
