@@ -83,7 +83,7 @@ func TestWebSecretNeverShown(t *testing.T) {
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("web", "web", w, "password", w.Password)
 	j, _ := json.Marshal(w)
 	for name, s := range map[string]string{
-		"%v": fmt.Sprintf("%v", w), "%+v": fmt.Sprintf("%+v", *w), "%#v": fmt.Sprintf("%#v", *w), "%s": fmt.Sprintf("%s", w.Password),
+		"%v": fmt.Sprintf("%v", w), "%+v": fmt.Sprintf("%+v", *w), "%#v": fmt.Sprintf("%#v", *w), "String": w.Password.String(),
 		"%q": fmt.Sprintf("%q", w.Password), "json": string(j), "slog": logs.String(),
 	} {
 		if strings.Contains(s, testPassword) {

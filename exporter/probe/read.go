@@ -300,7 +300,7 @@ func (p *Prober) Read(ctx context.Context, cfg *config.Config, target string, mo
 	}
 	ans.Reading, ans.Protocol, ans.Addr = chosen.Reading, chosen.Protocol, chosen.Addr
 	rd := chosen.Reading
-	if q.Mode == Full && rd.Err == nil && mod.Web != nil && p.web != nil && ctx.Err() == nil {
+	if q.Mode == Full && rd.Err == nil && rd.Snapshot != nil && mod.Web != nil && p.web != nil && ctx.Err() == nil {
 		// Alongside, never instead: what the web API says is added to the reading, and its
 		// failure leaves the reading as it is.
 		ans.Web = p.readWeb(ctx, cfg, target, mod, rd, q, now)

@@ -210,7 +210,7 @@ func TestVNishUnlock(t *testing.T) {
 	if got := res.Reply(VNishInfo).Get("system").Get("network_status").StrKey("mac"); got != "02:95:23:B3:E0:79" {
 		t.Errorf("mac %q", got)
 	}
-	if res.Token == nil || res.Token.Expires.Sub(time.Now()) > DefaultTokenTTL {
+	if res.Token == nil || time.Until(res.Token.Expires) > DefaultTokenTTL {
 		t.Errorf("token %+v", res.Token)
 	}
 	last := w.Authorizations[len(w.Authorizations)-1]
