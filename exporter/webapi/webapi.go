@@ -306,7 +306,8 @@ type session struct {
 	tr     *http.Transport
 	digest digestSession
 	token  Secret
-	fresh  bool // token came from a login of this read
+	fresh  bool  // token came from a login of this read
+	failed error // the login of this read failed: every endpoint fails with it, unasked
 }
 
 func (c *Client) session(t Target) *session {
@@ -333,6 +334,9 @@ func (c *Client) session(t Target) *session {
 // that failed records its own, and the endpoint none: it was never asked).
 func (s *session) get(ctx context.Context, e Endpoint, res *Result) (cgminer.Value, error) {
 	if e.api != Antminer && s.token == "" {
+		if s.failed != nil {
+			return cgminer.Value{}, s.failed
+		}
 		if err := s.login(ctx, res); err != nil {
 			return cgminer.Value{}, err
 		}
@@ -394,6 +398,9 @@ func (s *session) digestGet(ctx context.Context, e Endpoint) ([]byte, error) {
 func (s *session) tokenGet(ctx context.Context, e Endpoint, res *Result) ([]byte, error) {
 	for {
 		if s.token == "" {
+			if s.failed != nil {
+				return nil, s.failed
+			}
 			if err := s.login(ctx, res); err != nil {
 				return nil, err
 			}
@@ -453,6 +460,7 @@ func (s *session) login(ctx context.Context, res *Result) error {
 	res.commands[ep.Command()] = err == nil
 	if err != nil {
 		res.Errors[ep.name] = err
+		s.failed = err
 		return err
 	}
 	s.token, s.fresh, res.Token = tok.Value, true, tok

@@ -238,6 +238,24 @@ func TestLoginRefused(t *testing.T) {
 	}
 }
 
+// A firmware without the REST API (Braiins OS before 25.07: the login is a 404) costs one
+// request per read, not one per endpoint.
+func TestLoginNotFound(t *testing.T) {
+	var requests int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	res, err := (&Client{}).Read(ctx(t), Target{API: Braiins, Scheme: "http", Addr: strings.TrimPrefix(srv.URL, "http://"), Username: "root", Password: password})
+	if cgminer.ReasonOf(err) != ReasonHTTP || requests != 1 || len(res.Exchanges) != 1 || len(res.Errors) != 5 {
+		t.Errorf("%v: %d requests, %d exchanges, errors %v", err, requests, len(res.Exchanges), res.Errors)
+	}
+}
+
 // Logins are bounded: many miners at once never have more than MaxLogins logins in flight, and
 // concurrent reads of one miner share one login.
 func TestLoginsBounded(t *testing.T) {
