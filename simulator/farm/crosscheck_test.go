@@ -8,6 +8,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
 	"github.com/minefarm/cgminer-stack/exporter/miner"
+	"github.com/minefarm/cgminer-stack/exporter/webapi"
 	"github.com/minefarm/cgminer-stack/exporter/wm3"
 )
 
@@ -127,5 +128,56 @@ func TestFirmwareFaultsReadByExporter(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestWebReadByExporter: the exporter's web client logs in to the simulated Antminer HTTP API
+// with Digest and its dialect takes serial, MAC and board serials from it, a fault's status entry
+// as a fault, and sleep mode as sleeping.
+func TestWebReadByExporter(t *testing.T) {
+	f := startWebFarm(t, "127.66.3.32/28", "s19jpro=1", 1, newFakeClock())
+	m := f.Miners()[0]
+	addr, _ := m.EndpointOf(ProtocolAntminerHTTP)
+	client := webapi.NewClient(0, nil)
+	read := func(t *testing.T, password string) (*webapi.Result, miner.Snapshot, error) {
+		res, s := probe(t, m)
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		w, err := client.Read(ctx, webapi.Target{API: webapi.Antminer, Scheme: "http", Addr: addr,
+			Username: DefaultHTTPUser, Password: webapi.Secret(password)})
+		dialect.ReadWeb(w, &s, miner.Limits{}, f.cfg.Clock.Now())
+		return w, s, err
+	}
+	w, s, err := read(t, testPassword)
+	if err != nil {
+		t.Fatalf("web read: %v", err)
+	}
+	for cmd, ok := range w.Commands() {
+		if !ok {
+			t.Errorf("%s failed: %v", cmd, w.Errors)
+		}
+	}
+	st := m.snapshot(f.cfg.Clock.Now())
+	if s.Serial != webSerial(st) || !strings.EqualFold(s.MAC, webMAC(st)) || len(s.Boards) != 3 || s.Boards[2].Serial != webBoardSerial(st, 2) {
+		t.Errorf("serial %q MAC %q boards %+v", s.Serial, s.MAC, s.Boards)
+	}
+	if len(s.Faults) != 0 || s.Sleeping.V != 0 {
+		t.Errorf("healthy: faults %v sleeping %v", s.Faults, s.Sleeping)
+	}
+	if _, _, err := read(t, "root"); err == nil {
+		t.Error("the wrong password read the web API")
+	}
+
+	_, _ = m.SetFault(FanStopped)
+	if _, s, _ := read(t, testPassword); len(s.Faults) != 1 || s.Faults[0].Code != "fan_failure" || s.Faults[0].Severity != miner.SeverityCritical {
+		t.Errorf("fan stopped: faults %+v", s.Faults)
+	}
+	_, _ = m.ClearFault(FanStopped)
+	_, _ = m.SetFault(Sleeping)
+	if _, s, _ := read(t, testPassword); s.Sleeping.V != 1 {
+		t.Errorf("sleep mode: sleeping %v", s.Sleeping)
 	}
 }
