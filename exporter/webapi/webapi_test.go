@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -389,5 +390,29 @@ func TestRefused(t *testing.T) {
 	res, err := (&Client{}).Read(ctx(t), Target{API: Braiins, Scheme: "http", Addr: addr, Username: "root", Password: password})
 	if cgminer.ReasonOf(err) != cgminer.ReasonRefused || len(res.Exchanges) != 1 {
 		t.Fatalf("%v, %d exchanges", err, len(res.Exchanges))
+	}
+}
+
+// Each read closes its connection: many reads leave no goroutine or connection behind.
+func TestReadsLeaveNothing(t *testing.T) {
+	addr := antminerWeb(t).Start(t)
+	c := &Client{}
+	read := func() {
+		if _, err := c.Read(ctx(t), Target{API: Antminer, Scheme: "http", Addr: addr, Username: "root", Password: password}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	time.Sleep(50 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	for range 50 {
+		read()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines after 50 reads, %d before", n, before)
 	}
 }
