@@ -248,8 +248,8 @@ func TestRecordingRulesMatchContract(t *testing.T) {
 	readme := readFile(t, "README.md")
 	want := map[string]bool{}
 	// First cells of the table rows: `site:x:y`, `fleet:…` (the same rule per fleet), `instance:x:y`,
-	// `pool:x:y`, `rack:x:y`.
-	name := regexp.MustCompile("`((?:site|instance|pool|rack):[a-z_:0-9]+)`")
+	// `pool:x:y`, `rack:x:y`, `site_model:x:y`, `model:x:y`.
+	name := regexp.MustCompile("`((?:site|instance|pool|rack|site_model|model):[a-z_:0-9]+)`")
 	for _, row := range regexp.MustCompile(`(?m)^\| ([^|]+) \|`).FindAllStringSubmatch(additions, -1) {
 		for _, m := range name.FindAllStringSubmatch(row[1], -1) {
 			want[m[1]] = true

@@ -1,8 +1,8 @@
 // Energy and economics: power and efficiency (J/TH) per site, model and miner, energy per day, and
 // what the farm earns and costs from price_exporter's metrics (dashboards/price.yml): the hashprice
 // (currency per TH/s per day), the tariff per site (currency per kWh), each model's purchase price.
-// Site figures come from the site: rules; per model the miners' series are joined with cgminer_info
-// (model is not a target label) in instant queries only.
+// Site figures come from the site: rules, per model from the site_model: and model: rules (model
+// is not a target label: those join the miners' series with cgminer_info once a minute).
 import {
   bargauge,
   dashboard,
@@ -22,8 +22,9 @@ import {
 
 const S = 'site=~"$site"';
 const M = 'model=~"$model"';
-// The model of each miner, for a many-to-one join: … * on (instance, job) group_left (model) INFO;
-// topk keeps one series per miner while a firmware upgrade briefly leaves two (old model stale).
+// The model of each miner, for the one per-miner list joined at query time: … * on (instance, job)
+// group_left (model) INFO; topk keeps one series per miner while a firmware upgrade briefly
+// leaves two (the old model's goes stale).
 const INFO = `topk by (instance, job) (1, cgminer_info{${S}, ${M}})`;
 const HASHPRICE = 'scalar(max(price_hashprice_per_terahash_day))';
 // The tariff of each site: its own, or the default (the series without a site label).
@@ -33,15 +34,15 @@ const TARIFF = `(max by (site) (price_electricity_per_kwh{site!="", ${S}}) or ma
 const revenue = `site:cgminer_hashrate_hashes_per_second:sum{${S}} / 1e12 * ${HASHPRICE}`;
 const cost = `site:cgminer_power_watts:sum{${S}} / 1000 * 24 * ${TARIFF}`;
 
-// Per model, per miner of the model, per day.
-const byModel = (expr) => `avg by (model) (${expr} * on (instance, job) group_left (model) ${INFO})`;
-const modelRevenue = byModel(`cgminer_hashrate_hashes_per_second{${S}} / 1e12 * ${HASHPRICE}`);
-const modelCost = byModel(`cgminer_power_watts{${S}} / 1000 * 24 * on (site) group_left () ${TARIFF}`);
+// Per model, per miner of the model, per day, from the site_model: rules (the join with
+// cgminer_info is done once a minute there). Cost per (site, model) takes the site's tariff.
+const SM = `${S}, ${M}`;
+const modelMiners = `sum by (model) (site_model:cgminer_miners:count{${SM}})`;
+const perMiner = (expr) => `(${expr}) / ${modelMiners}`;
+const modelRevenue = perMiner(`sum by (model) (site_model:cgminer_hashrate_hashes_per_second:sum{${SM}}) / 1e12 * ${HASHPRICE}`);
+const modelCost = perMiner(`sum by (model) (site_model:cgminer_power_watts:sum{${SM}} / 1000 * 24 * on (site) group_left () ${TARIFF})`);
 const modelProfit = `(${modelRevenue} - ${modelCost})`;
 const payback = `max by (model) (price_miner_purchase{${M}}) / ((${modelProfit} > 0) * 30.44)`;
-// Power and hashrate of the miners reporting both (as the site: efficiency rule counts them).
-const modelPower = `sum by (model) ((cgminer_power_watts{${S}} and on (instance, job) cgminer_hashrate_hashes_per_second > 0) * on (instance, job) group_left (model) ${INFO})`;
-const modelHash = `sum by (model) ((cgminer_hashrate_hashes_per_second{${S}} > 0 and on (instance, job) cgminer_power_watts) * on (instance, job) group_left (model) ${INFO})`;
 
 const money = { decimals: 2 };
 const minerLink = [
@@ -89,10 +90,10 @@ export default dashboard({
       q(`${revenue} - ${cost}`, '{{site}}'),
     ], { ...money, w: 12, h: 8 }),
     table('Payback by model', 'Per miner of each model now: hashrate, power, J/TH, revenue, electricity and profit per day, what it cost (price.yml) and the months its profit takes to pay that back ("never": no profit at today\'s prices).', [
-      qi(`count by (model) (${INFO})`),
-      qi(byModel(`cgminer_hashrate_hashes_per_second{${S}}`)),
-      qi(byModel(`cgminer_power_watts{${S}}`)),
-      qi(`${modelPower} / (${modelHash} / 1e12)`),
+      qi(modelMiners),
+      qi(perMiner(`sum by (model) (site_model:cgminer_hashrate_hashes_per_second:sum{${SM}})`)),
+      qi(perMiner(`sum by (model) (site_model:cgminer_power_watts:sum{${SM}})`)),
+      qi(`max by (model) (model:cgminer_efficiency_joules_per_terahash:ratio{${M}})`),
       qi(modelRevenue),
       qi(modelCost),
       qi(modelProfit),
@@ -141,11 +142,11 @@ export default dashboard({
     timeseries('Power by site', 'Power draw of the miners that report it.', [
       q(`site:cgminer_power_watts:sum{${S}}`, '{{site}}'),
     ], { unit: 'watt', w: 12, h: 8 }),
-    bargauge('Efficiency by model', 'J/TH of each model now, over its miners that report power and hashrate.', [
-      q(`sort(${modelPower} / (${modelHash} / 1e12))`, '{{model}}', { instant: true, range: false }),
+    bargauge('Efficiency by model', 'J/TH of each model, all sites, over its miners that report power and hashrate.', [
+      q(`sort(model:cgminer_efficiency_joules_per_terahash:ratio{${M}})`, '{{model}}'),
     ], { unit: 'suffix: J/TH', decimals: 1, thresholds: thresholds('green', 35, 'orange', 60, 'red'), w: 12, h: 8 }),
-    bargauge('Power by model', 'Power now of each model\'s miners that report it.', [
-      q(`sort_desc(sum by (model) (cgminer_power_watts{${S}} * on (instance, job) group_left (model) ${INFO}))`, '{{model}}', { instant: true, range: false }),
+    timeseries('Power by model', 'Power of each model\'s miners that report it, on the selected sites.', [
+      q(`sum by (model) (site_model:cgminer_power_watts:sum{${SM}})`, '{{model}}'),
     ], { unit: 'watt', w: 12, h: 8 }),
     table('Least efficient miners', 'The 20 miners using the most energy per terahash now.', [
       qi(`topk(20, cgminer_power_watts{${S}} / (cgminer_hashrate_hashes_per_second{${S}} > 0) * 1e12 * on (instance, job) group_left (model) ${INFO})`),

@@ -22,7 +22,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/minefarm/cgminer-stack/dashboards/check"
 )
@@ -37,15 +40,17 @@ func main() {
 		promtool   = flag.String("promtool", "promtool", "promtool binary")
 		dir        = flag.String("dashboards", "dashboards", "folder of the dashboard JSON files")
 		top        = flag.Int("top", 15, "slowest queries listed")
+		rules      = flag.String("rules", "rules/cgminer.rules.yml", "recording rules whose expressions are timed too (see --rule-groups)")
+		ruleGroups = flag.String("rule-groups", "cgminer.pools,cgminer.racks,cgminer.models", "groups of --rules timed as instant queries (empty: none)")
 	)
 	flag.Parse()
-	if err := run(*miners, *sites, *samples, *repeat, *prometheus, *promtool, *dir, *top); err != nil {
+	if err := run(*miners, *sites, *samples, *repeat, *prometheus, *promtool, *dir, *top, *rules, *ruleGroups); err != nil {
 		fmt.Fprintln(os.Stderr, "querybench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(miners, sites, samples, repeat int, prometheus, promtool, dir string, top int) error {
+func run(miners, sites, samples, repeat int, prometheus, promtool, dir string, top int, rules, ruleGroups string) error {
 	work, err := os.MkdirTemp("", "querybench-")
 	if err != nil {
 		return err
@@ -140,6 +145,54 @@ func run(miners, sites, samples, repeat int, prometheus, promtool, dir string, t
 			counts[name] = c
 		}
 	}
+	// The recording rules the dashboards read instead of per-miner joins: what each evaluation
+	// (once a minute) costs, timed as the same instant query.
+	var ruleLines []string
+	if ruleGroups != "" {
+		want := map[string]bool{}
+		for _, g := range strings.Split(ruleGroups, ",") {
+			want[strings.TrimSpace(g)] = true
+		}
+		data, err := os.ReadFile(rules)
+		if err != nil {
+			return err
+		}
+		var rf struct {
+			Groups []struct {
+				Name  string `yaml:"name"`
+				Rules []struct {
+					Record string `yaml:"record"`
+					Expr   string `yaml:"expr"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(data, &rf); err != nil {
+			return fmt.Errorf("%s: %w", rules, err)
+		}
+		for _, g := range rf.Groups {
+			if !want[g.Name] {
+				continue
+			}
+			var total time.Duration
+			for _, r := range g.Rules {
+				var times []time.Duration
+				n := 0
+				for range repeat {
+					d, series, err := query(base, r.Expr, end)
+					if err != nil {
+						return fmt.Errorf("rule %s: %w", r.Record, err)
+					}
+					times = append(times, d)
+					n = series
+				}
+				sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+				total += times[len(times)/2]
+				ruleLines = append(ruleLines, fmt.Sprintf("| %s | %s | %d |", r.Record, times[len(times)/2].Round(100*time.Microsecond), n))
+			}
+			ruleLines = append(ruleLines, fmt.Sprintf("| **group %s** | **%s** | |", g.Name, total.Round(time.Millisecond)))
+		}
+	}
+
 	sort.Slice(results, func(i, j int) bool { return results[i].median > results[j].median })
 	fmt.Printf("\n| dashboard | on load (queries) | rows expanded (queries) |\n|---|---:|---:|\n")
 	names := make([]string, 0, len(totals))
@@ -150,6 +203,9 @@ func run(miners, sites, samples, repeat int, prometheus, promtool, dir string, t
 	for _, n := range names {
 		fmt.Printf("| %s | %s (%d) | %s (%d) |\n", n, onLoad[n].Round(time.Millisecond), counts[n][0],
 			totals[n].Round(time.Millisecond), counts[n][1])
+	}
+	if len(ruleLines) > 0 {
+		fmt.Printf("\n| recording rule (instant query) | median | series |\n|---|---:|---:|\n%s\n", strings.Join(ruleLines, "\n"))
 	}
 	fmt.Printf("\n| slowest queries | median | series returned |\n|---|---:|---:|\n")
 	for i, r := range results {
@@ -329,6 +385,19 @@ func writeFarm(path string, miners, sites, samples int, end time.Time) (int, err
 	for _, r := range []string{"pool_difficulty_accepted:rate5m", "pool_shares_accepted:rate5m", "pool_shares_rejected:rate5m", "hashrate_hashes_per_second:sum"} {
 		plain("pool:cgminer_"+r, sitePools, func(k int) float64 { return float64(1000 + k) })
 	}
+	var siteModels, modelOnly []string
+	for s := range sites {
+		for _, m := range models {
+			siteModels = append(siteModels, fmt.Sprintf(`site="site-%02d",model="%s"`, s, m))
+		}
+	}
+	for _, m := range models {
+		modelOnly = append(modelOnly, fmt.Sprintf(`model="%s"`, m))
+	}
+	plain("site_model:cgminer_miners:count", siteModels, func(int) float64 { return float64(miners / sites / len(models)) })
+	plain("site_model:cgminer_hashrate_hashes_per_second:sum", siteModels, func(int) float64 { return 2.5e16 })
+	plain("site_model:cgminer_power_watts:sum", siteModels, func(int) float64 { return 7.5e5 })
+	plain("model:cgminer_efficiency_joules_per_terahash:ratio", modelOnly, func(k int) float64 { return float64(20 + 10*k) })
 	for _, r := range []string{"shares_rejected:rate5m", "shares_stale:rate5m"} {
 		plain("site:cgminer_"+r, siteOnly, func(int) float64 { return 1 })
 		plain("fleet:cgminer_"+r, []string{""}, func(int) float64 { return 10 })
