@@ -93,11 +93,6 @@ func (s faultSet) list() []Fault {
 	return out
 }
 
-// counterFaults change how fast a miner's counters grow; setting or clearing one closes the
-// counters' current period.
-const counterFaults = faultSet(1<<BoardMissing | 1<<BoardDead | 1<<ChipsFailed | 1<<HashrateLow |
-	1<<ZeroHashrate | 1<<PoolDead | 1<<RejectsHigh | 1<<HWErrorsHigh | 1<<Sleeping | 1<<Offline | 1<<RestartLoop | 1<<DeviceDead | 1<<LowPower)
-
 // DefaultRestartClears are the faults a restart of the mining software cures: a miner that
 // hashes nothing although nothing is broken (zero_hashrate), a device cgminer gave up on
 // (device_dead: a restart initialises every device again), and stratum connections stuck in the

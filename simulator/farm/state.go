@@ -118,7 +118,6 @@ type state struct {
 	poolHijack bool
 	feeActive  bool    // VNish: mining on its DevFee pool now
 	feeShare   float64 // VNish: the share of work that went to DevFee
-	restartNow bool
 }
 
 // devStatus is the Status devs reports for the device of board slot i: "Dead" for the first

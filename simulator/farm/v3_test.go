@@ -50,7 +50,7 @@ func v3Try(addr string, req []byte) ([]byte, error) {
 		return nil, err
 	}
 	n := binary.LittleEndian.Uint32(hdr[:])
-	if n == 0 || n > 1<<20 {
+	if n == 0 || n > maxV3Frame {
 		return nil, errors.New("frame length out of bounds")
 	}
 	body := make([]byte, n)
