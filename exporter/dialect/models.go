@@ -54,6 +54,10 @@ var models = []Model{
 	{Name: "Whatsminer M30S", Boards: 3, ChipsPerBoard: 156, Fans: 2, Nominal: 86 * th}, // 156 effective chips: whatsminer-m30s_edevs capture
 	{Name: "Whatsminer M30S+", Boards: 3, Fans: 2, Nominal: 100 * th},
 	{Name: "Whatsminer M30S++", Boards: 3, Fans: 2, Nominal: 112 * th},
+	// "board-num": "3" in the M60S VK40 API v3 capture; it reports its factory hashrate itself,
+	// chips per board vary by bin (set expect.chips_per_board per module), and whether the PSU
+	// fan is reported besides fan-speed-in/out depends on the PSU, so fans are left open.
+	{Name: "Whatsminer M60S", Boards: 3},
 	{Name: "Whatsminer M31S", Boards: 3, Fans: 2, Nominal: 74 * th},
 	{Name: "Whatsminer M31S+", Boards: 3, Fans: 2, Nominal: 80 * th},
 	{Name: "Avalon 1047", Boards: 2, ChipsPerBoard: 120, Fans: 2, Nominal: 37 * th},
