@@ -317,7 +317,24 @@ func TestPrometheusRelabelling(t *testing.T) {
 		t.Fatal("prometheus.yml does not name the exporter at 127.0.0.1:9154")
 	}
 	cfg = strings.ReplaceAll(cfg, "127.0.0.1:9154", exporter)
-	targetsDir, _ := filepath.Abs(filepath.Join("..", "targets"))
+	// Hand-listed miners in file_sd form, as targets/*.yml takes them (the repository's example
+	// lists none: make run's phantom miners would be offline tasks forever).
+	targetsDir := filepath.Join(dir, "targets")
+	if err := os.MkdirAll(targetsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	handListed := `- targets: ['127.1.1.10']
+  labels: {site: site-a, rack: rack-lab, __param_module: antminer_s19jpro}
+- targets: ['127.1.1.11:4029']
+  labels: {site: site-a, rack: rack-lab}
+`
+	if err := os.WriteFile(filepath.Join(targetsDir, "miners.yml"), []byte(handListed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The example itself loads: an empty list.
+	if b := readFile(t, filepath.Join("..", "targets", "miners.yml")); !strings.Contains(b, "\n[]\n") {
+		t.Fatalf("targets/miners.yml is not the documented empty list:\n%s", b)
+	}
 	rulesDir, _ := filepath.Abs(".")
 	cfg = strings.ReplaceAll(cfg, "'targets/*.yml'", "'"+targetsDir+"/*.yml'")
 	cfg = strings.ReplaceAll(cfg, "- rules/", "- "+rulesDir+"/")
@@ -343,7 +360,7 @@ func TestPrometheusRelabelling(t *testing.T) {
 		ScrapeURL  string            `json:"scrapeUrl"`
 	}
 	var active []target
-	want := 6 // 4 discovered + 2 in targets/miners.yml
+	want := 6 // 4 discovered + 2 hand-listed
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		active = nil
