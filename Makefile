@@ -85,6 +85,14 @@ go-test-short: tools $(MAILPIT)
 fuzz-short:
 	$(GO) test ./exporter/cgminer -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./exporter/dialect -run '^$$' -fuzz '^FuzzDialect$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./exporter/dialect -run '^$$' -fuzz '^FuzzWhatsminerV3$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./exporter/dialect -run '^$$' -fuzz '^FuzzWebJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./exporter/wm3 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./exporter/webapi -run '^$$' -fuzz '^FuzzParseChallenges$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./exporter/inventory -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./simulator/farm -run '^$$' -fuzz '^FuzzRespondV3$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./simulator/farm -run '^$$' -fuzz '^FuzzParseDigest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./receiver/remedy -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME)
 
 # ---------------------------------------------------------------- run
 # The whole stack against the simulated farm; FARM=real probes the miners in exporter/cgminer.yml.
