@@ -3,8 +3,11 @@
 //
 //	go run ./deploy/multisite/cmd/multisite-config                 # deploy/multisite/topology.yml → deploy/multisite/
 //	go run ./deploy/multisite/cmd/multisite-config --check         # exit 1 when the committed files differ
+//	go run ./deploy/multisite/cmd/multisite-config --topology my.yml --local DIR
 //
-// Run it from the repository root; the containers see the repository at /stack.
+// Run it from the repository root. The committed files are for the compose file's containers
+// (the repository at /stack); --local writes configs for processes started on this machine from
+// this checkout (paths absolute, state under DIR/data), and the command lines in DIR/commands.txt.
 package main
 
 import (
@@ -23,8 +26,15 @@ func main() {
 	topo := flag.String("topology", "deploy/multisite/topology.yml", "topology file")
 	out := flag.String("out", "deploy/multisite", "folder (relative to the repository root) for config/ and docker-compose.yml")
 	check := flag.Bool("check", false, "compare with the files in --out instead of writing them")
+	local := flag.String("local", "", "write configs for processes on this machine into this folder instead")
 	flag.Parse()
-	if err := run(*topo, *out, *check); err != nil {
+	var err error
+	if *local != "" {
+		err = runLocal(*topo, *local)
+	} else {
+		err = run(*topo, *out, *check)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "multisite-config:", err)
 		os.Exit(1)
 	}
@@ -64,4 +74,37 @@ func run(topoPath, out string, check bool) error {
 		fmt.Println("wrote", p)
 	}
 	return nil
+}
+
+func runLocal(topoPath, dir string) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	t, err := topology.Load(topoPath)
+	if err != nil {
+		return err
+	}
+	d, err := topology.Generate(t, topology.Options{Root: root, RepoDir: root, ConfigDir: dir, DataDir: filepath.Join(dir, "data")})
+	if err != nil {
+		return err
+	}
+	for n, b := range d.Files {
+		p := filepath.Join(dir, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return err
+		}
+	}
+	var cmds strings.Builder
+	for _, s := range d.Services {
+		fmt.Fprintf(&cmds, "%s %s %s\n", s.Name, s.Kind, strings.Join(s.Args, " "))
+	}
+	return os.WriteFile(filepath.Join(dir, "commands.txt"), []byte(cmds.String()), 0o644)
 }
