@@ -1,5 +1,5 @@
 // Package pgtest starts a throw-away PostgreSQL 15 for tests: initdb in a temporary directory,
-// a loopback port, fsync off, trust authentication. Tests of the store, the lease and the
+// a loopback port, fsync off (on with StartWith(Options{Durable: true})), trust authentication. Tests of the store, the lease and the
 // receiver's replicas share it; each gets a fresh database. Missing binaries are an error (the
 // tests fail, never skip): apt-get install postgresql-15.
 package pgtest
@@ -33,8 +33,18 @@ type Server struct {
 	seq       atomic.Int64
 }
 
-// Start initialises and starts a server; Stop removes it.
-func Start() (*Server, error) {
+// Options tune a throw-away server.
+type Options struct {
+	// Durable keeps fsync and synchronous_commit on (PostgreSQL's defaults), so that a commit is on
+	// disk before it returns: what a benchmark of durable commits needs. Tests run with fsync off.
+	Durable bool
+}
+
+// Start initialises and starts a server with fsync off; Stop removes it.
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// StartWith is Start with options.
+func StartWith(o Options) (*Server, error) {
 	if _, err := os.Stat(filepath.Join(Bin, "initdb")); err != nil {
 		return nil, fmt.Errorf("PostgreSQL 15 is not installed (apt-get install postgresql-15): %w", err)
 	}
@@ -68,7 +78,11 @@ func Start() (*Server, error) {
 	}
 	s.Port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c max_connections=200", s.Port, dir)
+	fsync := "off"
+	if o.Durable {
+		fsync = "on -c synchronous_commit=on -c wal_sync_method=fdatasync"
+	}
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=%s -c max_connections=200", s.Port, dir, fsync)
 	if err := s.run(filepath.Join(Bin, "pg_ctl"), "-D", s.data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
