@@ -23,7 +23,7 @@ rules-check: tools $(PROMETHEUS_PROMTOOL) $(PROMETHEUS) $(ALERTMANAGER_AMTOOL)
 	@# Routing: where each kind of alert goes.
 	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=repair_receiver_watchdog alertname=Watchdog severity=info category=meta
 	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=repair_receiver alertname=MinerOffline severity=warning category=offline site=site-b instance=127.2.0.1
-	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-site-a,repair_receiver alertname=MinerTemperatureCritical severity=critical category=temperature site=site-a instance=127.1.0.1
+	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-site-a,email-ops,repair_receiver alertname=MinerTemperatureCritical severity=critical category=temperature site=site-a instance=127.1.0.1
 	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-ops,email-ops,repair_receiver alertname=SiteDown severity=critical category=fleet site=site-b
 	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=telegram-ops,email-ops,blackhole alertname=ExporterProbesFailing severity=critical category=meta reason=exporter_down
 	$(ALERTMANAGER_AMTOOL) config routes test --config.file=alertmanager.yml --verify.receivers=email-ops,blackhole alertname=MinerScrapeFailing severity=warning category=meta site=site-a instance=10.0.0.1
