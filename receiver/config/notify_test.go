@@ -229,7 +229,7 @@ func TestPolicySummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "critical: ack 5m0s progress 1h0m0s; info: never; warning: ack 30m0s progress 4h0m0s; " +
-		"ladder: 1 assignee (email) → 2 lead (email) → 3 on_call+oncall@farm.example (email)"
+		"ladder: 1 assignee (telegram) → 2 lead (email) → 3 on_call+oncall@farm.example (telegram,email)"
 	if got := c.Policy().Summary(); got != want {
 		t.Fatalf("summary\n got %s\nwant %s", got, want)
 	}
