@@ -96,9 +96,13 @@ fuzz-short:
 
 # ---------------------------------------------------------------- run
 # The whole stack against the simulated farm; FARM=real probes the miners in exporter/cgminer.yml.
+# RUN_FLAGS passes more (e.g. RUN_FLAGS=--speed=real, --free-ports; `bin/runstack -h`). The recipe
+# execs runstack, which takes the terminal's foreground: Ctrl-C stops the stack and make exits 0.
 FARM ?= sim
-run: build tools $(PROMETHEUS) $(ALERTMANAGER)
-	$(GO) run ./e2e/cmd/runstack $(if $(filter real,$(FARM)),--real-farm)
+RUN_FLAGS ?=
+run: build tools $(PROMETHEUS) $(ALERTMANAGER) $(MAILPIT)
+	$(GO) build -o $(BIN)/runstack ./e2e/cmd/runstack
+	exec ./$(BIN)/runstack $(if $(filter real,$(FARM)),--real-farm) $(RUN_FLAGS)
 
 # ---------------------------------------------------------------- bench
 bench:

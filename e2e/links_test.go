@@ -25,11 +25,13 @@ var renderedText = map[string]string{
 	"Prometheus query":    "Execute",
 	"Prometheus targets":  "cgminer",
 	"Alertmanager status": "Cluster Status",
+	"Mail (mailpit)":      "Mark all read",
+	"Telegram (fake)":     "Telegram messages",
 }
 
 // The links `make run` must print on the current Prometheus and Alertmanager.
 var requiredLinks = []string{"Prometheus alerts", "Prometheus query", "Alertmanager status", "Alertmanager alerts",
-	"Repair board", "Exporter probe", "Exporter discovery", "Farm control"}
+	"Repair board", "Exporter probe", "Exporter discovery", "Farm control", "Mail (mailpit)", "Telegram (fake)"}
 
 // checkLinks follows every link the banner of `make run` prints: each answers 200; an HTML page is
 // no error page, names a title, and every script, stylesheet and icon it loads answers 200 from the

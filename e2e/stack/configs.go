@@ -5,19 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
-
-// Fast mode divides the rules' `for:` by this (MinerOffline's 5m becomes 10s) and the receiver's
-// windows by receiverDiv.
-const (
-	forDiv      = 30
-	receiverDiv = 60
-)
-
-// closedTelegramAPI is where the stack's Alertmanager sends Telegram messages: nothing listens there.
-const closedTelegramAPI = "http://127.0.0.1:9"
 
 func readYAML(path string, ports *strings.Replacer) (map[string]any, error) {
 	b, err := os.ReadFile(path)
@@ -65,19 +56,19 @@ func absPaths(v any, dir string) {
 }
 
 func (s *Stack) prometheusConfig(ports *strings.Replacer, out string) error {
-	o := s.opts
+	o, t := s.opts, s.Timing
 	doc, err := readYAML(filepath.Join(o.Root, "prometheus.yml"), ports)
 	if err != nil {
 		return err
 	}
 	absPaths(doc, o.Root)
-	if o.Fast {
+	if t.Scrape > 0 {
 		g, _ := doc["global"].(map[string]any)
 		if g == nil {
 			g = map[string]any{}
 			doc["global"] = g
 		}
-		g["scrape_interval"], g["evaluation_interval"], g["scrape_timeout"] = "2s", "2s", "1500ms"
+		g["scrape_interval"], g["evaluation_interval"], g["scrape_timeout"] = formatDuration(t.Scrape), formatDuration(t.Scrape), formatDuration(t.ScrapeTimeout)
 		if jobs, ok := doc["scrape_configs"].([]any); ok {
 			for _, j := range jobs {
 				if m, ok := j.(map[string]any); ok {
@@ -87,7 +78,7 @@ func (s *Stack) prometheusConfig(ports *strings.Replacer, out string) error {
 						if l, ok := m[sd].([]any); ok {
 							for _, e := range l {
 								if c, ok := e.(map[string]any); ok {
-									c["refresh_interval"] = "2s"
+									c["refresh_interval"] = formatDuration(t.SDRefresh)
 								}
 							}
 						}
@@ -96,7 +87,7 @@ func (s *Stack) prometheusConfig(ports *strings.Replacer, out string) error {
 			}
 		}
 	}
-	// Rule files: absolute, and in Fast mode rewritten with shorter `for:`.
+	// Rule files: absolute, and at another speed rewritten with shorter `for:`.
 	var rules []any
 	files, _ := doc["rule_files"].([]any)
 	for _, f := range files {
@@ -109,12 +100,12 @@ func (s *Stack) prometheusConfig(ports *strings.Replacer, out string) error {
 			return err
 		}
 		for _, m := range matches {
-			if !o.Fast {
+			if t.ForDiv <= 1 && t.GroupDiv <= 1 {
 				rules = append(rules, m)
 				continue
 			}
 			dst := filepath.Join(o.WorkDir, "rules", filepath.Base(m))
-			if err := scaleRules(m, dst); err != nil {
+			if err := scaleRules(m, dst, t); err != nil {
 				return fmt.Errorf("%s: %w", m, err)
 			}
 			rules = append(rules, dst)
@@ -124,8 +115,14 @@ func (s *Stack) prometheusConfig(ports *strings.Replacer, out string) error {
 	return writeYAML(out, doc)
 }
 
-// scaleRules copies a rule file with every `for:` and `keep_firing_for:` divided.
-func scaleRules(src, dst string) error {
+// unscaled are the rules whose `for:` is kept at every speed: MinerRestarting's short_uptime
+// compares the miner's uptime with 10 real minutes, so a shorter `for:` would fire on any single
+// restart (remediation's).
+var unscaled = map[string]bool{"MinerRestarting/short_uptime": true}
+
+// scaleRules copies a rule file with every `for:` and `keep_firing_for:` and every group's
+// interval divided.
+func scaleRules(src, dst string, t Timing) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
@@ -137,14 +134,18 @@ func scaleRules(src, dst string) error {
 	for _, g := range groups {
 		gm, _ := g.(map[string]any)
 		if iv, ok := gm["interval"].(string); ok {
-			gm["interval"] = scale(iv, forDiv, 2e9)
+			gm["interval"] = scale(iv, t.GroupDiv, t.GroupMin)
 		}
 		rules, _ := gm["rules"].([]any)
 		for _, r := range rules {
 			rm, _ := r.(map[string]any)
+			labels, _ := rm["labels"].(map[string]any)
+			if name, _ := rm["alert"].(string); unscaled[name+"/"+fmt.Sprint(labels["reason"])] {
+				continue
+			}
 			for _, k := range []string{"for", "keep_firing_for"} {
 				if v, ok := rm[k].(string); ok {
-					rm[k] = scale(v, forDiv, 4e9)
+					rm[k] = scale(v, t.ForDiv, t.ForMin)
 				}
 			}
 		}
@@ -152,34 +153,50 @@ func scaleRules(src, dst string) error {
 	return writeYAML(dst, doc)
 }
 
+// alertmanagerConfig is alertmanager.yml with its e-mail sent to this run's mailpit and its
+// Telegram messages to the run's Bot API fake: nothing leaves the machine (a telegram_configs
+// without api_url would post to api.telegram.org, an e-mail go to the host's port 25).
 func (s *Stack) alertmanagerConfig(ports *strings.Replacer, out string) error {
-	o := s.opts
+	o, t := s.opts, s.Timing
 	doc, err := readYAML(filepath.Join(o.Root, "alertmanager.yml"), ports)
 	if err != nil {
 		return err
 	}
 	absPaths(doc, o.Root)
-	// Telegram never leaves the machine: a receiver's telegram_configs without api_url would post to
-	// api.telegram.org. Until the stack runs a fake of the Bot API, they post to a closed loopback
-	// port (Alertmanager logs the failed notification and retries).
+	g, _ := doc["global"].(map[string]any)
+	if g == nil {
+		g = map[string]any{}
+		doc["global"] = g
+	}
+	g["smtp_smarthost"], g["smtp_require_tls"] = s.SMTP, false
 	if rs, ok := doc["receivers"].([]any); ok {
 		for _, r := range rs {
 			rm, _ := r.(map[string]any)
 			tcs, _ := rm["telegram_configs"].([]any)
 			for _, tc := range tcs {
-				if m, ok := tc.(map[string]any); ok && m["api_url"] == nil {
-					m["api_url"] = closedTelegramAPI
+				if m, ok := tc.(map[string]any); ok {
+					m["api_url"] = s.URLs.Telegram
+					if id := fmt.Sprint(m["chat_id"]); id != "" && id != "<nil>" {
+						s.chats[id] = "Alertmanager " + fmt.Sprint(rm["name"])
+					}
+				}
+			}
+			ecs, _ := rm["email_configs"].([]any)
+			for _, ec := range ecs {
+				if m, ok := ec.(map[string]any); ok {
+					if _, set := m["smarthost"]; set {
+						m["smarthost"], m["require_tls"] = s.SMTP, false
+					}
 				}
 			}
 		}
 	}
-	if o.Fast {
+	if t.GroupWait > 0 {
 		var walk func(r map[string]any)
 		walk = func(r map[string]any) {
-			for k, v := range map[string]string{"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1m"} {
-				if _, ok := r[k]; ok || r["receiver"] != nil && k != "repeat_interval" {
-					r[k] = v
-				}
+			r["group_wait"], r["group_interval"] = formatDuration(t.GroupWait), formatDuration(t.GroupInterval)
+			if _, ok := r["repeat_interval"]; ok && t.RepeatInterval > 0 {
+				r["repeat_interval"] = formatDuration(t.RepeatInterval)
 			}
 			if subs, ok := r["routes"].([]any); ok {
 				for _, sr := range subs {
@@ -196,28 +213,130 @@ func (s *Stack) alertmanagerConfig(ports *strings.Replacer, out string) error {
 	return writeYAML(out, doc)
 }
 
+// receiverConfig is receiver/receiver.yml with the run's URLs, its notifications through mailpit
+// and the Telegram fake, and the speed's windows and escalation timeouts.
 func (s *Stack) receiverConfig(ports *strings.Replacer, out string) error {
-	o := s.opts
+	o, t := s.opts, &s.Timing
 	doc, err := readYAML(filepath.Join(o.Root, "receiver", "receiver.yml"), ports)
 	if err != nil {
 		return err
 	}
 	absPaths(doc, filepath.Join(o.Root, "receiver"))
-	doc["external_url"] = "http://127.0.0.1:" + fmt.Sprint(o.ReceiverPort)
-	if o.Fast {
-		w, _ := doc["windows"].(map[string]any)
-		if w == nil {
-			w = map[string]any{}
-			doc["windows"] = w
-		}
-		defaults := map[string]string{"grace": "10m", "reopen_window": "24h", "settle": "2m", "verify_window": "15m", "escalate_after": "30m", "escalate_repeat": "30m"}
-		for k, def := range defaults {
-			v, ok := w[k].(string)
-			if !ok {
-				v = def
+	doc["external_url"] = s.URLs.Receiver
+	if n, ok := doc["notify"].(map[string]any); ok {
+		if tg, ok := n["telegram"].(map[string]any); ok {
+			tg["api_url"] = s.URLs.Telegram
+			if id, ok := tg["chat_id"].(string); ok && id != "" {
+				s.chats[id] = "the crew's group"
 			}
-			w[k] = scale(v, receiverDiv, 2e9)
 		}
+		if em, ok := n["email"].(map[string]any); ok {
+			em["smarthost"] = s.SMTP
+			delete(em, "starttls") // mailpit offers none; auto uses it when a server does
+		}
+	}
+	if people, ok := doc["people"].(map[string]any); ok {
+		for name, p := range people {
+			if pm, ok := p.(map[string]any); ok {
+				if id, ok := pm["telegram_chat_id"].(string); ok && id != "" {
+					s.chats[id] = name
+				}
+			}
+		}
+	}
+
+	w, _ := doc["windows"].(map[string]any)
+	if w == nil {
+		w = map[string]any{}
+		doc["windows"] = w
+	}
+	defaults := map[string]string{"grace": "10m", "reopen_window": "24h", "settle": "2m", "verify_window": "15m", "reconcile_after": "30m"}
+	t.Windows = map[string]time.Duration{}
+	for k, def := range defaults {
+		v, ok := w[k].(string)
+		if !ok {
+			v = def
+		}
+		switch {
+		case o.RealVerification && (k == "settle" || k == "verify_window"):
+		case o.Speed == Fast:
+			v = scale(v, receiverDiv, 2*time.Second)
+		case o.Speed == Demo && demoWindows[k] > 0:
+			v = formatDuration(demoWindows[k])
+		}
+		w[k] = v
+		t.Windows[k], _ = parseDuration(v)
+	}
+
+	e, _ := doc["escalation"].(map[string]any)
+	if e != nil {
+		sev, _ := e["severities"].(map[string]any)
+		t.Escalation = map[string][2]time.Duration{}
+		for name, v := range sev {
+			tm, _ := v.(map[string]any)
+			if tm == nil {
+				tm = map[string]any{}
+				sev[name] = tm
+			}
+			var got [2]time.Duration
+			for i, k := range []string{"ack_timeout", "progress_timeout"} {
+				str, ok := tm[k].(string)
+				if !ok {
+					continue
+				}
+				switch o.Speed {
+				case Fast:
+					str = scale(str, receiverDiv, 10*time.Second)
+				case Demo:
+					if d := demoEscalation[name][i]; d > 0 {
+						str = formatDuration(d)
+					}
+				}
+				tm[k] = str
+				got[i], _ = parseDuration(str)
+			}
+			if o.Speed != Real {
+				delete(tm, "repeat") // the last step repeats every wait of this run
+			}
+			t.Escalation[name] = got
+		}
+		ladder, _ := e["ladder"].([]any)
+		t.Ladder = nil
+		for i, st := range ladder {
+			sm, _ := st.(map[string]any)
+			step := fmt.Sprintf("%d %v over %v", i+1, sm["to"], sm["channels"])
+			if em, ok := sm["emails"].([]any); ok && len(em) > 0 {
+				step += fmt.Sprintf(" and %v", em)
+			}
+			if sm["assign"] == true {
+				step += " (takes the task)"
+			}
+			t.Ladder = append(t.Ladder, strings.NewReplacer("[", "", "]", "").Replace(step))
+		}
+	}
+	return writeYAML(out, doc)
+}
+
+// remedyConfig is receiver/remedy.yml (the demo remediation) restricted to this run's farm and
+// checking at the speed's interval.
+func (s *Stack) remedyConfig(out string) error {
+	o, t := s.opts, &s.Timing
+	doc, err := readYAML(filepath.Join(o.Root, "receiver", "remedy.yml"), strings.NewReplacer())
+	if err != nil {
+		return err
+	}
+	absPaths(doc, filepath.Join(o.Root, "receiver"))
+	doc["allowed_targets"] = []string{o.SimRange}
+	if t.RemedyInterval > 0 {
+		doc["interval"] = formatDuration(t.RemedyInterval)
+	}
+	interval := fmt.Sprint(doc["interval"])
+	rules, _ := doc["rules"].([]any)
+	t.Remedy = nil
+	for _, r := range rules {
+		rm, _ := r.(map[string]any)
+		t.Remedy = append(t.Remedy, fmt.Sprintf("rule %v: %v of %v after %v failed checks %s apart, at most once per miner per %v",
+			rm["name"], rm["mode"], strings.NewReplacer("[", "", "]", "").Replace(fmt.Sprint(rm["alerts"])), rm["after_checks"], interval, rm["per_miner_window"]))
 	}
 	return writeYAML(out, doc)
 }

@@ -64,6 +64,9 @@ func (s *Stack) candidateLinks(ctx context.Context) []Link {
 	if s.URLs.SimControl != "" {
 		l = append(l, Link{Name: "Farm control", URL: s.URLs.SimControl + "/miners", Note: "the simulated miners and their faults"})
 	}
+	l = append(l,
+		Link{Name: "Mail (mailpit)", URL: s.URLs.Mailpit + "/", Note: "every e-mail of Alertmanager and the receiver (SMTP " + s.SMTP + ")"},
+		Link{Name: "Telegram (fake)", URL: s.URLs.Telegram + "/", Note: "every Telegram message of Alertmanager and the receiver"})
 	return l
 }
 
@@ -141,6 +144,21 @@ func (s *Stack) Banner() string {
 	}
 	_ = w.Flush()
 	fmt.Fprintf(&b, "\n  Demo logins: %s\n", DemoLogins)
+	if len(s.chats) > 0 {
+		var c []string
+		for _, id := range sortedKeys(s.chats) {
+			c = append(c, s.chats[id]+" "+id)
+		}
+		fmt.Fprintf(&b, "  Telegram chats the fake knows (receiver/receiver.yml people, alertmanager.yml): %s\n", strings.Join(c, ", "))
+	}
+	if len(s.opts.TelegramBlocked) > 0 {
+		fmt.Fprintf(&b, "  Chats that blocked the bot (the fake answers 403): %s\n", strings.Join(s.opts.TelegramBlocked, ", "))
+	}
+	fmt.Fprintf(&b, "\n")
+	for _, l := range s.Timing.Lines() {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	fmt.Fprintf(&b, "\n")
 	amtool := filepath.Join(filepath.Dir(s.alertmanagerPath), "amtool")
 	if _, err := os.Stat(amtool); err != nil {
 		amtool = "amtool"

@@ -40,6 +40,18 @@ func Binaries(root string, getenv func(string) string) (prometheus, alertmanager
 	return prometheus, alertmanager, nil
 }
 
+// FindMailpit returns the mailpit the stack runs: $MAILPIT (getenv), else the newest built into
+// root/.tools (mk/tools.mk builds .tools/mailpit-<pin>/mailpit with its web UI).
+func FindMailpit(root string, getenv func(string) string) (string, error) {
+	if p := getenv("MAILPIT"); p != "" {
+		return p, nil
+	}
+	if p := FindTool(root, "mailpit", "mailpit"); p != "" {
+		return p, nil
+	}
+	return "", fmt.Errorf("no mailpit: set MAILPIT or run `make peers` (builds it into %s)", filepath.Join(root, ".tools"))
+}
+
 // FindTool returns root/.tools/<name>-v<version>/<bin> of the highest version present, or "".
 func FindTool(root, name, bin string) string {
 	matches, _ := filepath.Glob(filepath.Join(root, ".tools", name+"-v*", bin))

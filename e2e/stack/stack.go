@@ -1,12 +1,17 @@
 // Package stack starts the whole system as plain processes: minersim (the simulated farm),
 // cgminer_exporter with discovery over the farm's range, Prometheus and Alertmanager (the current
-// ones built into .tools/ by default: see Binaries), and repair_receiver on SQLite. `make run` and
-// the end-to-end test both use it, so what the test proves is what an operator runs.
+// ones built into .tools/ by default: see Binaries), repair_receiver on SQLite with its escalation
+// ladder and remediation, mailpit (a real SMTP server with a web UI, where every e-mail of
+// Alertmanager and the receiver lands) and, inside the calling process, a loopback fake of the
+// Telegram Bot API (TelegramFake). `make run` and the end-to-end test both use it, so what the
+// test proves is what an operator runs.
 //
 // The configs are the repository's own (prometheus.yml, alertmanager.yml, rules/, receiver/),
-// copied into the work folder with the addresses and ports of this run, absolute paths, and — in
-// Fast mode, for the test — every interval, `for:` and window divided so a fault becomes a task
-// in seconds instead of minutes.
+// copied into the work folder with the addresses and ports of this run, absolute paths, the mail
+// server and the Telegram fake in place of the real ones, and the clocks of the run's Speed: Demo
+// (make run) shortens the windows so a newcomer sees escalation and verification within
+// minutes, Fast (tests) divides every interval, `for:` and window so a fault becomes a task in
+// seconds. Timing says what a run uses; Banner prints it.
 package stack
 
 import (
@@ -30,30 +35,85 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Speed is how fast a run's clocks go.
+type Speed int
+
+const (
+	// Real keeps the repository's intervals, `for:` and windows (make run FARM=real).
+	Real Speed = iota
+	// Demo is make run's: scrapes and rule evaluation every 15 s, `for:` ÷5, short receiver windows
+	// and escalation timeouts (Timing, printed at start).
+	Demo
+	// Fast is the tests': `for:` ÷30, scrapes every 2 s, receiver windows and timeouts ÷60.
+	Fast
+)
+
+func (s Speed) String() string {
+	switch s {
+	case Demo:
+		return "demo"
+	case Fast:
+		return "fast"
+	}
+	return "real"
+}
+
+// Site is one discovery site of the simulated farm: its name and the parts of the farm's range
+// that belong to it.
+type Site struct {
+	Name   string
+	Ranges []string
+}
+
 // Options describe one run.
 type Options struct {
 	Root    string // repository root
 	BinDir  string // cgminer_exporter, repair_receiver, minersim
 	WorkDir string // configs, data, logs
 	// Prometheus and Alertmanager binaries (a path, or a name looked up in PATH); Binaries finds
-	// the current ones.
-	Prometheus, Alertmanager string
-	// Fast shortens every interval for tests.
-	Fast bool
-	// Farm: the simulated farm's range, size and scenario. RealFarm skips the simulator and uses
-	// ExporterConfig as it is (its discovery sites are the real farm's).
+	// the current ones. Mailpit is mailpit's binary (FindMailpit).
+	Prometheus, Alertmanager, Mailpit string
+	Speed                             Speed
+	// RealVerification keeps the repository's settle and verify_window and the receiver's default
+	// --verify.interval (30s) at any Speed, so a test measures how long a failed repair takes to
+	// come back as it would in production.
+	RealVerification bool
+	// Farm: the simulated farm's range, size and scenario, and its sites (default: one, site-a,
+	// over the whole range). RealFarm skips the simulator and uses ExporterConfig as it is (its
+	// discovery sites are the real farm's).
 	SimRange       string
 	Miners         int
 	Models         string
 	Scenario       string
 	Seed           int
+	Sites          []Site
 	RealFarm       bool
 	ExporterConfig string // used as is when RealFarm
-	// Ports; zero picks the standard ones (9090, 9093, 9154, 9155, 9156) unless Fast, where free
-	// ports are chosen.
+	// SimWeb, when set, has the simulated Antminers (s19jpro, s9) serve their HTTP API with these
+	// credentials (minersim --http.*), and the exporter read it through its modules' web: block
+	// (serial, MAC, board serials). Without it their HTTP API is off.
+	SimWeb *SimWeb
+	// TelegramBlocked are chats whose user "blocked the bot": the fake answers 403 (a drill of an
+	// undeliverable notification).
+	TelegramBlocked []string
+	// Ports; zero picks the standard ones (Prometheus 9090, Alertmanager 9093, exporter 9154,
+	// receiver 9155, minersim control 9156, Telegram fake 9157, mailpit 8025 and SMTP 1025)
+	// unless FreePorts or Speed Fast, where free ones are chosen.
+	FreePorts                                                                    bool
 	PrometheusPort, AlertmanagerPort, ExporterPort, ReceiverPort, SimControlPort int
+	TelegramPort, MailpitPort, SMTPPort                                          int
 	Log                                                                          io.Writer
 }
+
+// SimWeb is the simulated Antminers' HTTP API: its port and HTTP Digest login.
+type SimWeb struct {
+	Port           int
+	User, Password string
+}
+
+// webModules are the exporter modules (cgminer.yml modules_by_model) of the simulated models that
+// have the Antminer HTTP API.
+var webModules = []string{"antminer_s19jpro", "antminer_s9"}
 
 // Stack is a running system.
 type Stack struct {
@@ -62,16 +122,23 @@ type Stack struct {
 	URLs  URLs
 	// SimToken is the bearer token of the simulator's control API (its fault endpoints).
 	SimToken string
+	// Telegram is the loopback fake of the Bot API that Alertmanager and the receiver send to.
+	Telegram *TelegramFake
+	// SMTP is mailpit's SMTP address (host:port).
+	SMTP string
+	// Timing is what this run's clocks are.
+	Timing Timing
 
 	prometheusVersion, alertmanagerVersion version
 	alertmanagerPath                       string
 	firstMiner                             string // the farm's first miner (simulated farm only)
 	links                                  []Link
+	chats                                  map[string]string // Telegram chat id → whom it reaches
 }
 
 // URLs of the running parts.
 type URLs struct {
-	Prometheus, Alertmanager, Exporter, Receiver, SimControl string
+	Prometheus, Alertmanager, Exporter, Receiver, SimControl, Mailpit, Telegram string
 }
 
 type proc struct {
@@ -91,9 +158,10 @@ func freePort() int {
 }
 
 func (o *Options) defaults() {
+	free := o.FreePorts || o.Speed == Fast
 	pick := func(p *int, std int) {
 		if *p == 0 {
-			if o.Fast {
+			if free {
 				*p = freePort()
 			} else {
 				*p = std
@@ -105,8 +173,14 @@ func (o *Options) defaults() {
 	pick(&o.ExporterPort, 9154)
 	pick(&o.ReceiverPort, 9155)
 	pick(&o.SimControlPort, 9156)
+	pick(&o.TelegramPort, 9157)
+	pick(&o.MailpitPort, 8025)
+	pick(&o.SMTPPort, 1025)
 	if o.SimRange == "" {
 		o.SimRange = "127.1.0.0/25"
+	}
+	if len(o.Sites) == 0 {
+		o.Sites = []Site{{Name: "site-a", Ranges: []string{o.SimRange}}}
 	}
 	if o.Miners == 0 {
 		o.Miners = 100
@@ -122,7 +196,7 @@ func (o *Options) defaults() {
 // Start brings the stack up and waits until every part answers.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	o.defaults()
-	s := &Stack{opts: o}
+	s := &Stack{opts: o, Timing: timingFor(o.Speed, o.RealVerification), chats: map[string]string{}}
 	for _, b := range []struct {
 		name, bin string
 		v         *version
@@ -146,21 +220,48 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			s.alertmanagerPath = path
 		}
 	}
+	if o.Mailpit == "" {
+		return nil, fmt.Errorf("no mailpit binary given (stack.FindMailpit finds the one `make peers` builds)")
+	}
 	for _, d := range []string{"prometheus", "alertmanager", "logs"} {
 		if err := os.MkdirAll(filepath.Join(o.WorkDir, d), 0o755); err != nil {
 			return nil, err
 		}
 	}
 	host := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	s.SMTP = host(o.SMTPPort)
 	s.URLs = URLs{
 		Prometheus:   "http://" + host(o.PrometheusPort),
 		Alertmanager: "http://" + host(o.AlertmanagerPort),
 		Exporter:     "http://" + host(o.ExporterPort),
 		Receiver:     "http://" + host(o.ReceiverPort),
+		Mailpit:      "http://" + host(o.MailpitPort),
+		Telegram:     "http://" + host(o.TelegramPort),
 	}
 	cfgs, err := s.writeConfigs()
 	if err != nil {
 		return nil, err
+	}
+	token, err := os.ReadFile(filepath.Join(o.Root, "secrets", "telegram-bot-token"))
+	if err != nil {
+		return nil, fmt.Errorf("the Telegram fake needs the bot token Alertmanager and the receiver send: %w", err)
+	}
+	s.Telegram, err = StartTelegramFake(TelegramOptions{Addr: host(o.TelegramPort), Token: strings.TrimSpace(string(token)),
+		Chats: s.chats, Blocked: o.TelegramBlocked, LogFile: filepath.Join(o.WorkDir, "telegram.jsonl")})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Log, "started %-16s in this process, %s, log %s\n", "telegram fake", s.URLs.Telegram, filepath.Join(o.WorkDir, "telegram.jsonl"))
+	if err := s.start("mailpit", o.Mailpit, "--smtp="+s.SMTP, "--listen="+host(o.MailpitPort),
+		"--database="+filepath.Join(o.WorkDir, "mailpit.db"), "--disable-version-check", "--smtp-disable-rdns",
+		"--block-remote-css-and-fonts", "--max=5000"); err != nil {
+		return nil, s.fail(err)
+	}
+	if err := waitHTTP(ctx, s.URLs.Mailpit+"/api/v1/info", 30*time.Second); err != nil {
+		return nil, s.fail(fmt.Errorf("mailpit: %w\n%s", err, s.logTail("mailpit")))
+	}
+	if err := waitTCP(ctx, s.SMTP, 10*time.Second); err != nil {
+		return nil, s.fail(fmt.Errorf("mailpit SMTP: %w\n%s", err, s.logTail("mailpit")))
 	}
 	bin := func(n string) string { return filepath.Join(o.BinDir, n) }
 	if !o.RealFarm {
@@ -170,12 +271,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.SimToken = hex.EncodeToString(tok)
 		tokFile := filepath.Join(o.WorkDir, "minersim.token")
 		if err := os.WriteFile(tokFile, []byte(s.SimToken+"\n"), 0o600); err != nil {
-			return nil, err
+			return nil, s.fail(err)
 		}
 		args := []string{"--control.token-file=" + tokFile, "--range=" + o.SimRange, "--miners=" + strconv.Itoa(o.Miners), "--seed=" + strconv.Itoa(o.Seed),
-			"--control.listen-address=" + host(o.SimControlPort)}
+			"--control.listen-address=" + host(o.SimControlPort), "--api.allow-restart", "--fault.restart-delay=" + s.Timing.RestartDelay.String(),
+			"--state.file=" + filepath.Join(o.WorkDir, "minersim-state.json")}
 		if o.Models != "" {
 			args = append(args, "--models="+o.Models)
+		}
+		if w := o.SimWeb; w != nil {
+			args = append(args, "--http.port="+strconv.Itoa(w.Port), "--http.user="+w.User, "--http.password-file="+s.webPasswordFile())
+		} else {
+			args = append(args, "--http.port=0")
 		}
 		if o.Scenario != "" {
 			args = append(args, "--scenario="+o.Scenario)
@@ -188,6 +295,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 		s.firstMiner = firstMinerAddress(ctx, s.URLs.SimControl)
 	}
+	receiverArgs := []string{"--config.file=" + cfgs.receiver, "--web.listen-address=" + host(o.ReceiverPort),
+		"--web.config.file=" + filepath.Join(o.Root, "receiver", "web.yml"), "--storage.path=" + filepath.Join(o.WorkDir, "receiver.db"),
+		"--prometheus.url=" + s.URLs.Prometheus}
+	receiverArgs = append(receiverArgs, s.Timing.receiverFlags()...)
+	if cfgs.remedy != "" {
+		receiverArgs = append(receiverArgs, "--remedy.config.file="+cfgs.remedy)
+	}
 	steps := []struct {
 		name, bin string
 		args      []string
@@ -195,13 +309,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}{
 		{"cgminer_exporter", bin("cgminer_exporter"), []string{"--config.file=" + cfgs.exporter, "--web.listen-address=" + host(o.ExporterPort),
 			"--discovery.state-file=" + filepath.Join(o.WorkDir, "inventory.json")}, s.URLs.Exporter + "/-/healthy"},
-		{"repair_receiver", bin("repair_receiver"), []string{"--config.file=" + cfgs.receiver, "--web.listen-address=" + host(o.ReceiverPort),
-			"--web.config.file=" + filepath.Join(o.Root, "receiver", "web.yml"), "--storage.path=" + filepath.Join(o.WorkDir, "receiver.db"),
-			"--prometheus.url=" + s.URLs.Prometheus}, s.URLs.Receiver + "/-/healthy"},
+		{"repair_receiver", bin("repair_receiver"), receiverArgs, s.URLs.Receiver + "/-/healthy"},
 		{"alertmanager", o.Alertmanager, []string{"--config.file=" + cfgs.alertmanager, "--storage.path=" + filepath.Join(o.WorkDir, "alertmanager"),
 			"--web.listen-address=" + host(o.AlertmanagerPort), "--cluster.listen-address=", "--web.external-url=" + s.URLs.Alertmanager}, s.URLs.Alertmanager + "/-/ready"},
 		{"prometheus", o.Prometheus, append([]string{"--config.file=" + cfgs.prometheus, "--storage.tsdb.path=" + filepath.Join(o.WorkDir, "prometheus"),
-			"--web.listen-address=" + host(o.PrometheusPort), "--web.enable-lifecycle", "--web.external-url=" + s.URLs.Prometheus}, promFlags(o.Fast)...), s.URLs.Prometheus + "/-/ready"},
+			"--web.listen-address=" + host(o.PrometheusPort), "--web.enable-lifecycle", "--web.external-url=" + s.URLs.Prometheus}, promFlags(o.Speed)...), s.URLs.Prometheus + "/-/ready"},
 	}
 	for _, st := range steps {
 		if err := s.start(st.name, st.bin, st.args...); err != nil {
@@ -221,9 +333,15 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	return s, nil
 }
 
-func promFlags(fast bool) []string {
-	if fast {
+// webPasswordFile holds SimWeb's password for minersim and the exporter.
+func (s *Stack) webPasswordFile() string { return filepath.Join(s.opts.WorkDir, "antminer-web.pass") }
+
+func promFlags(sp Speed) []string {
+	switch sp {
+	case Fast:
 		return []string{"--rules.alert.resend-delay=1s", "--rules.alert.for-grace-period=1s"}
+	case Demo:
+		return []string{"--rules.alert.resend-delay=15s", "--rules.alert.for-grace-period=1m"}
 	}
 	return nil
 }
@@ -298,9 +416,13 @@ func (s *Stack) Stop() {
 	}
 	wg.Wait()
 	s.procs = nil
+	if s.Telegram != nil {
+		_ = s.Telegram.Close()
+		s.Telegram = nil
+	}
 }
 
-// Stopped reports a process by name, for tests that kill parts.
+// Process returns a part's process by name, for tests that kill parts.
 func (s *Stack) Process(name string) *os.Process {
 	for _, p := range s.procs {
 		if p.name == name {
@@ -333,6 +455,26 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	return fmt.Errorf("not ready at %s after %s: %v", url, timeout, last)
 }
 
+// waitTCP waits until something accepts connections at addr.
+func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens at %s after %s: %v", addr, timeout, last)
+}
+
 // waitScan waits until the exporter reports a completed discovery scan.
 func waitScan(ctx context.Context, url string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -355,7 +497,7 @@ func waitScan(ctx context.Context, url string, timeout time.Duration) error {
 	return fmt.Errorf("no discovery scan completed within %s", timeout)
 }
 
-type configFiles struct{ exporter, prometheus, alertmanager, receiver string }
+type configFiles struct{ exporter, prometheus, alertmanager, receiver, remedy string }
 
 // writeConfigs writes this run's configs into the work folder.
 func (s *Stack) writeConfigs() (configFiles, error) {
@@ -379,15 +521,16 @@ func (s *Stack) writeConfigs() (configFiles, error) {
 	} else if err := s.exporterConfig(out.exporter); err != nil {
 		return out, err
 	}
+	port := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
 	ports := strings.NewReplacer(
-		"127.0.0.1:9090", "127.0.0.1:"+strconv.Itoa(o.PrometheusPort),
-		"localhost:9090", "127.0.0.1:"+strconv.Itoa(o.PrometheusPort),
-		"127.0.0.1:9093", "127.0.0.1:"+strconv.Itoa(o.AlertmanagerPort),
-		"localhost:9093", "127.0.0.1:"+strconv.Itoa(o.AlertmanagerPort),
-		"127.0.0.1:9154", "127.0.0.1:"+strconv.Itoa(o.ExporterPort),
-		"localhost:9154", "127.0.0.1:"+strconv.Itoa(o.ExporterPort),
-		"127.0.0.1:9155", "127.0.0.1:"+strconv.Itoa(o.ReceiverPort),
-		"localhost:9155", "127.0.0.1:"+strconv.Itoa(o.ReceiverPort),
+		"127.0.0.1:9090", port(o.PrometheusPort),
+		"localhost:9090", port(o.PrometheusPort),
+		"127.0.0.1:9093", port(o.AlertmanagerPort),
+		"localhost:9093", port(o.AlertmanagerPort),
+		"127.0.0.1:9154", port(o.ExporterPort),
+		"localhost:9154", port(o.ExporterPort),
+		"127.0.0.1:9155", port(o.ReceiverPort),
+		"localhost:9155", port(o.ReceiverPort),
 	)
 	if err := s.prometheusConfig(ports, out.prometheus); err != nil {
 		return out, fmt.Errorf("prometheus.yml: %w", err)
@@ -398,9 +541,19 @@ func (s *Stack) writeConfigs() (configFiles, error) {
 	if err := s.receiverConfig(ports, out.receiver); err != nil {
 		return out, fmt.Errorf("receiver.yml: %w", err)
 	}
+	if !o.RealFarm {
+		// The demo remediation restarts simulated miners only: it is not used on a real farm.
+		out.remedy = filepath.Join(w, "remedy.yml")
+		if err := s.remedyConfig(out.remedy); err != nil {
+			return out, fmt.Errorf("remedy.yml: %w", err)
+		}
+	}
 	return out, nil
 }
 
+// exporterConfig is the example's modules with discovery over the simulated farm: the repository's
+// discovery settings (modules by model, forget_after), this run's interval, and one site per
+// Options.Sites with the example's position rules (rack per 32 addresses, slot within it).
 func (s *Stack) exporterConfig(path string) error {
 	o := s.opts
 	b, err := os.ReadFile(filepath.Join(o.Root, "exporter", "cgminer.yml"))
@@ -411,17 +564,34 @@ func (s *Stack) exporterConfig(path string) error {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return err
 	}
-	interval := "1m"
-	if o.Fast {
-		interval = "5s"
+	if w := o.SimWeb; w != nil {
+		if err := os.WriteFile(s.webPasswordFile(), []byte(w.Password+"\n"), 0o600); err != nil {
+			return err
+		}
+		mods, _ := doc["modules"].(map[string]any)
+		for _, name := range webModules {
+			if m, ok := mods[name].(map[string]any); ok {
+				m["web"] = map[string]any{"api": "auto", "username": w.User, "password_file": s.webPasswordFile(), "port": w.Port, "timeout": "1s"}
+			}
+		}
 	}
-	doc["discovery"] = map[string]any{
-		"interval": interval, "timeout": "1s", "rate": 2000, "concurrency": 64,
-		"sites": []any{map[string]any{
-			"name": "site-a", "ranges": []string{o.SimRange},
+	disc, _ := doc["discovery"].(map[string]any)
+	if disc == nil {
+		disc = map[string]any{}
+	}
+	delete(disc, "inventory_file")
+	disc["interval"] = formatDuration(s.Timing.Discovery)
+	disc["timeout"], disc["rate"], disc["concurrency"] = "1s", 2000, 64
+	var sites []any
+	for _, st := range o.Sites {
+		sites = append(sites, map[string]any{
+			"name": st.Name, "ranges": st.Ranges,
 			"rack": map[string]any{"octet": 4, "per": 32, "format": "rack-%d"},
-		}},
+			"slot": map[string]any{"octet": 4, "modulo": 32, "base": 1},
+		})
 	}
+	disc["sites"] = sites
+	doc["discovery"] = disc
 	return writeYAML(path, doc)
 }
 
