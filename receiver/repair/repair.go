@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +43,7 @@ type Service struct {
 	health  health
 
 	acting    atomic.Int32                  // workers' actions waiting for or in the store: the intake yields
+	intake    intake                        // deliveries waiting for their group commit (intake.go)
 	planned   atomic.Pointer[config.Config] // the configuration tasks' escalations are planned under (outbox.go)
 	chunk     int                           // alerts per ingest transaction; 0: IngestChunk (tests set it)
 	chunkHook func(int)                     // called after each committed chunk (tests)
@@ -149,83 +149,12 @@ const (
 	yieldWait = 200 * time.Millisecond
 )
 
-// Ingest applies every event of one delivery, in transactions of at most IngestChunk alerts.
-func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error) {
-	cfg := s.cfg()
-	now := s.clock.Now()
-	chunk := s.chunk
-	if chunk <= 0 {
-		chunk = IngestChunk
-	}
-	var total Summary
-	// Open-task counts for least_loaded are read once per delivery, not once per chunk.
-	as := assignments{}
-	for start, i := 0, 0; start == 0 || start < len(res.Events); i++ {
-		part := res.Events[start:min(start+chunk, len(res.Events))]
-		sum, n, err := s.ingestChunk(ctx, cfg, as, part, start == 0 && res.Watchdog, now)
-		total.add(sum)
-		if err != nil {
-			return total, err
-		}
-		start += max(n, 1)
-		if s.chunkHook != nil {
-			s.chunkHook(i)
-		}
-		s.standAside(ctx)
-	}
-	if res.Watchdog {
-		s.metrics.Watchdog.Set(float64(now.Unix()))
-	}
-	return total, nil
-}
-
 // standAside lets the workers' actions that are waiting for the store go first (bounded).
 func (s *Service) standAside(ctx context.Context) {
 	deadline := time.Now().Add(yieldWait)
 	for s.acting.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// ingestChunk applies events from the first in one transaction, stopping early (after
-// IngestYield) when a worker's action waits; it returns how many it applied.
-func (s *Service) ingestChunk(ctx context.Context, cfg *config.Config, as assignments, events []alert.Event, watchdog bool, now time.Time) (Summary, int, error) {
-	var sum Summary
-	var changes pending
-	var work assignments
-	n := 0
-	err := s.inTx(ctx, "ingest", func(tx store.Tx) error {
-		sum, changes, n = Summary{}, nil, 0
-		if watchdog {
-			if err := tx.SetHeartbeat(ctx, WatchdogHeartbeat, now); err != nil {
-				return err
-			}
-		}
-		work = as.clone() // a retried transaction starts again from the committed counts
-		for i := range events {
-			if i >= IngestYield && s.acting.Load() > 0 {
-				break // a worker waits: commit what is done, the rest goes in the next chunk
-			}
-			c, err := s.apply(ctx, tx, cfg, work, &events[i], now, &sum)
-			if err != nil {
-				return err
-			}
-			changes = append(changes, c...)
-			n++
-		}
-		if sum.early > 0 {
-			return pruneEarly(ctx, tx, cfg, now)
-		}
-		return nil
-	})
-	if err != nil {
-		return Summary{}, 0, err
-	}
-	maps.Copy(as, work)
-	s.commit(changes)
-	s.metrics.EarlyResolves.WithLabelValues("stored").Add(float64(sum.early))
-	s.metrics.EarlyResolves.WithLabelValues("matched").Add(float64(sum.EarlyResolved))
-	return sum, n, nil
 }
 
 // write stores a changed task with its history and its notifications, routed to their
@@ -265,21 +194,13 @@ func problemOf(ev *alert.Event, now time.Time) task.Problem {
 }
 
 // assignments keeps each team's open-task counts and last assignee for the length of one
-// delivery: counting a member's open tasks once per delivery, not once per new task, keeps a
-// 5,000-alert delivery linear in the number of alerts.
+// transaction (a group of deliveries, intake.go): counting a member's open tasks once per
+// transaction, not once per new task, keeps a 5,000-alert delivery linear in the number of alerts.
 type assignments map[string]*teamLoad
 
 type teamLoad struct {
 	loads map[string]int
 	last  string
-}
-
-func (a assignments) clone() assignments {
-	out := make(assignments, len(a))
-	for k, v := range a {
-		out[k] = &teamLoad{loads: maps.Clone(v.loads), last: v.last}
-	}
-	return out
 }
 
 func (a assignments) pick(ctx context.Context, tx store.Tx, cfg *config.Config, team *config.Team) (string, error) {

@@ -36,7 +36,8 @@ func Open(ctx context.Context, dsn string) (*sqldb.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate postgres: %w", err)
 	}
-	return sqldb.New(db, sqldb.Dialect{IsConflict: isConflict, ForUpdate: " FOR UPDATE", SkipLocked: " FOR UPDATE SKIP LOCKED"}), nil
+	return sqldb.New(db, sqldb.Dialect{IsConflict: isConflict, ForUpdate: " FOR UPDATE", SkipLocked: " FOR UPDATE SKIP LOCKED",
+		DriverCachesStatements: true}), nil
 }
 
 func isConflict(err error) bool {

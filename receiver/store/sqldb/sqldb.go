@@ -33,6 +33,12 @@ type Dialect struct {
 	// LOCKED" on PostgreSQL: a row another transaction is claiming is left to it, without
 	// waiting; "" on SQLite).
 	SkipLocked string
+	// DriverCachesStatements: the driver prepares each statement once per connection by itself
+	// (pgx's default statement cache), so a transaction runs statements without preparing them:
+	// database/sql's own Prepare would cost PostgreSQL a round trip to prepare and one to
+	// deallocate per statement and transaction. Otherwise (SQLite) statements are prepared once
+	// for the database (DB.stmt).
+	DriverCachesStatements bool
 }
 
 // DB is a store.Store.
@@ -40,7 +46,17 @@ type DB struct {
 	db *sql.DB
 	d  Dialect
 	mu sync.Mutex
+
+	// stmts are the statements transactions use, prepared once for the database: database/sql
+	// keeps each prepared on every connection it was used on, so a transaction no longer parses
+	// (SQLite) or prepares and deallocates (PostgreSQL: two round trips) every statement it runs.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
+
+// maxCachedStmts bounds the statement cache; the store's statements are a fixed set (a few
+// dozen), but Loads has one per team size: past the bound a statement is prepared per transaction.
+const maxCachedStmts = 256
 
 // New wraps an open, migrated database.
 func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, d: d} }
@@ -148,7 +164,7 @@ func (s *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, d: s.d}
+	tx := &Tx{tx: sqlTx, d: s.d, db: s}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		if s.d.IsConflict(err) {
@@ -169,18 +185,47 @@ func (s *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
 type Tx struct {
 	tx    *sql.Tx
 	d     Dialect
+	db    *DB
 	stmts map[string]*sql.Stmt
 }
 
-// prepared returns the statement prepared once per transaction: a 5,000-alert delivery runs the
-// same few statements thousands of times, and parsing them each time was most of its cost.
-// Statements prepared on a transaction are closed with it.
+// stmt returns the database's prepared statement for q (nil once the cache is full).
+func (s *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	if len(s.stmts) >= maxCachedStmts {
+		return nil, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// prepared returns the statement for the transaction, once per transaction: a 5,000-alert
+// delivery runs the same few statements thousands of times, and parsing them each time was most
+// of its cost. It is the database's statement (DB.stmt) bound to the transaction; the binding is
+// closed with the transaction, the statement stays prepared on the connection.
 func (x *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := x.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := x.tx.PrepareContext(ctx, q)
+	var st *sql.Stmt
+	dbst, err := x.db.stmt(ctx, q)
 	if err != nil {
+		return nil, err
+	}
+	if dbst != nil {
+		st = x.tx.StmtContext(ctx, dbst)
+	} else if st, err = x.tx.PrepareContext(ctx, q); err != nil {
 		return nil, err
 	}
 	if x.stmts == nil {
@@ -191,6 +236,9 @@ func (x *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 }
 
 func (x *Tx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if x.d.DriverCachesStatements {
+		return x.tx.QueryRowContext(ctx, q, args...)
+	}
 	st, err := x.prepared(ctx, q)
 	if err != nil {
 		return errRow{err}
@@ -199,6 +247,9 @@ func (x *Tx) queryRow(ctx context.Context, q string, args ...any) scanner {
 }
 
 func (x *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if x.d.DriverCachesStatements {
+		return x.tx.ExecContext(ctx, q, args...)
+	}
 	st, err := x.prepared(ctx, q)
 	if err != nil {
 		return nil, err
@@ -318,6 +369,9 @@ func (x *Tx) exists(ctx context.Context, what, q string, args ...any) (bool, err
 type txQuerier struct{ x *Tx }
 
 func (q txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if q.x.d.DriverCachesStatements {
+		return q.x.tx.QueryContext(ctx, query, args...)
+	}
 	st, err := q.x.prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -728,7 +782,15 @@ func (s *DB) Ping(ctx context.Context) error {
 }
 
 // Close implements store.Store.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
+	return s.db.Close()
+}
 
 // likeEscape escapes LIKE's wildcards (and the escape character) in a literal.
 func likeEscape(s string) string {

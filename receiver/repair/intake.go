@@ -1,0 +1,235 @@
+package repair
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/minefarm/cgminer-stack/receiver/alert"
+	"github.com/minefarm/cgminer-stack/receiver/config"
+	"github.com/minefarm/cgminer-stack/receiver/store"
+)
+
+// Group commit. Deliveries that arrive while another one is being stored wait in a queue; the
+// next transaction takes as many of them as fit in IngestChunk alerts and stores them together,
+// and each delivery's Ingest returns (the webhook answers) only once the transaction holding its
+// last alert is committed. A burst of small deliveries then costs one commit (one fsync), one
+// set of prepared statements and one count of the assignees' open tasks per group instead of per
+// delivery, and a worker's action waits behind one transaction, not behind every delivery in the
+// burst.
+//
+// No goroutine of its own: the first delivery to find the queue idle leads, storing groups from
+// the head of the queue until its own delivery is through, then hands the lead to the delivery
+// now at the head. A group that fails is not retried as a group: each of its deliveries is then
+// stored alone, so that one bad delivery (or one that breaks a rule of the store) fails only
+// itself, with its own 503.
+type intake struct {
+	mu    sync.Mutex
+	queue []*delivery
+	busy  bool // a leader is storing groups
+}
+
+// delivery is one webhook delivery on its way into the store.
+type delivery struct {
+	ctx      context.Context
+	cfg      *config.Config
+	now      time.Time
+	events   []alert.Event
+	watchdog bool
+
+	next int  // events committed
+	beat bool // the watchdog heartbeat is committed
+	solo bool // stored alone from now on (its group failed)
+	sum  Summary
+	err  error
+	end  bool          // finished: sum and err are final
+	done chan struct{} // closed when finished
+	lead chan struct{} // the delivery leads from now on
+}
+
+func (d *delivery) finish(err error) {
+	d.err, d.end = err, true
+	close(d.done)
+}
+
+// Ingest applies every event of one delivery, in transactions of at most IngestChunk alerts shared
+// with the deliveries that arrived meanwhile (group commit, above). It returns once every event
+// is committed, or with the error that stopped it; what was committed before an error stays.
+func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error) {
+	d := &delivery{ctx: ctx, cfg: s.cfg(), now: s.clock.Now(), events: res.Events, watchdog: res.Watchdog,
+		done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	in := &s.intake
+	in.mu.Lock()
+	in.queue = append(in.queue, d)
+	lead := !in.busy
+	in.busy = true
+	in.mu.Unlock()
+	if !lead {
+		select {
+		case <-d.done:
+			return d.sum, d.err
+		case <-d.lead:
+		}
+	}
+	for i := 0; !d.end; i++ {
+		s.storeGroup()
+		if s.chunkHook != nil {
+			s.chunkHook(i)
+		}
+		if !d.end {
+			s.standAside(ctx)
+		}
+	}
+	// Hand the lead on (the delivery at the head of the queue), or leave the queue idle.
+	in.mu.Lock()
+	if len(in.queue) > 0 {
+		in.queue[0].lead <- struct{}{}
+	} else {
+		in.busy = false
+	}
+	in.mu.Unlock()
+	return d.sum, d.err
+}
+
+// storeGroup stores the next group from the head of the queue in one transaction and finishes
+// the deliveries it completed.
+func (s *Service) storeGroup() {
+	in := &s.intake
+	chunk := s.chunk
+	if chunk <= 0 {
+		chunk = IngestChunk
+	}
+	in.mu.Lock()
+	var group []*delivery
+	alerts := 0
+	for _, d := range in.queue {
+		if d.ctx.Err() != nil {
+			continue // finished below, never stored: its client is gone
+		}
+		left := len(d.events) - d.next
+		if len(group) > 0 && (d.solo || group[0].solo || alerts+left > chunk) {
+			break
+		}
+		group = append(group, d)
+		alerts += left
+		if alerts >= chunk {
+			break
+		}
+	}
+	var gone []*delivery
+	kept := in.queue[:0]
+	for _, d := range in.queue {
+		if d.ctx.Err() != nil {
+			gone = append(gone, d)
+			continue
+		}
+		kept = append(kept, d)
+	}
+	in.queue = kept
+	in.mu.Unlock()
+	for _, d := range gone {
+		d.finish(d.ctx.Err())
+	}
+	if len(group) == 0 {
+		return
+	}
+
+	type part struct {
+		n       int
+		reached bool
+		sum     Summary
+		changes pending
+	}
+	parts := make([]part, len(group))
+	// The transaction is the group's, not one client's: a client that hangs up while its group is
+	// being stored does not roll back the others (its delivery is stored; a retry is a no-op).
+	ctx := context.WithoutCancel(group[0].ctx)
+	err := s.inTx(ctx, "ingest", func(tx store.Tx) error {
+		clear(parts)
+		// Open-task counts for least_loaded, read once per team and transaction.
+		as := assignments{}
+		applied, early := 0, false
+		for gi, d := range group {
+			if applied >= IngestYield && s.acting.Load() > 0 {
+				break // a worker waits: commit what is done, the rest goes in the next group
+			}
+			p := &parts[gi]
+			p.reached = true
+			if d.watchdog && !d.beat {
+				if err := tx.SetHeartbeat(ctx, WatchdogHeartbeat, d.now); err != nil {
+					return err
+				}
+			}
+			for i := d.next; i < len(d.events) && applied < chunk; i++ {
+				if applied >= IngestYield && s.acting.Load() > 0 {
+					break
+				}
+				c, err := s.apply(ctx, tx, d.cfg, as, &d.events[i], d.now, &p.sum)
+				if err != nil {
+					return err
+				}
+				p.changes = append(p.changes, c...)
+				p.n++
+				applied++
+			}
+			if p.sum.early > 0 {
+				early = true
+			}
+			if d.next+p.n < len(d.events) {
+				break // the rest of this delivery goes first in the next group
+			}
+		}
+		if early {
+			return pruneEarly(ctx, tx, group[0].cfg, group[0].now)
+		}
+		return nil
+	})
+	if err != nil {
+		if len(group) > 1 {
+			// Which delivery broke it is not known: each is stored alone from now on.
+			for _, d := range group {
+				d.solo = true
+			}
+			return
+		}
+		s.remove(group[0])
+		group[0].finish(err)
+		return
+	}
+	var finished []*delivery
+	for gi, d := range group {
+		p := &parts[gi]
+		if !p.reached {
+			break
+		}
+		d.next += p.n
+		d.beat = d.beat || d.watchdog
+		d.sum.add(p.sum)
+		s.commit(p.changes)
+		s.metrics.EarlyResolves.WithLabelValues("stored").Add(float64(p.sum.early))
+		s.metrics.EarlyResolves.WithLabelValues("matched").Add(float64(p.sum.EarlyResolved))
+		if d.next >= len(d.events) {
+			if d.watchdog {
+				s.metrics.Watchdog.Set(float64(d.now.Unix()))
+			}
+			finished = append(finished, d)
+		}
+	}
+	for _, d := range finished {
+		s.remove(d)
+		d.finish(nil)
+	}
+}
+
+// remove takes a delivery out of the queue.
+func (s *Service) remove(d *delivery) {
+	in := &s.intake
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, q := range in.queue {
+		if q == d {
+			in.queue = append(in.queue[:i], in.queue[i+1:]...)
+			return
+		}
+	}
+}
