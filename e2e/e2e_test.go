@@ -574,6 +574,8 @@ type task struct {
 		MAC    string `json:"mac"`
 		IP     string `json:"ip"`
 		Where  string `json:"where"`
+		// ProbeError: the reason of the machine's last failed probe (cgminer_probe_error_info).
+		ProbeError string `json:"probe_error"`
 	} `json:"machine_info"`
 	Undeliverable int        `json:"undeliverable_notifications"`
 	Notifications []delivery `json:"notifications"`
