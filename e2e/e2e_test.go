@@ -577,6 +577,13 @@ type task struct {
 		// ProbeError: the reason of the machine's last failed probe (cgminer_probe_error_info).
 		ProbeError string `json:"probe_error"`
 	} `json:"machine_info"`
+	// Snapshot is the evidence the receiver took from the exporter's debug probe at creation.
+	Snapshot *struct {
+		State  string `json:"state"`
+		Target string `json:"target"`
+		Status int    `json:"http_status"`
+		Body   string `json:"body"`
+	} `json:"snapshot"`
 	Undeliverable int        `json:"undeliverable_notifications"`
 	Notifications []delivery `json:"notifications"`
 	Problems      []struct {

@@ -144,6 +144,13 @@ func TestMixedFarm(t *testing.T) {
 				c := &client{t: t, s: s}
 				c.fault(d.m.Address, d.fault, true)
 				tk := c.waitTask(d.m.Address, d.alert, func(task) bool { return true })
+				// The evidence: the exporter's debug probe of the machine, over its protocol.
+				sn := c.waitTaskID(tk.ID, "the evidence snapshot", 60*time.Second, func(tk task) bool {
+					return tk.Snapshot != nil && tk.Snapshot.State == "taken"
+				}).Snapshot
+				if sn.Status != 200 || !strings.Contains(sn.Body, "cgminer_up") || !strings.Contains(sn.Target, d.m.Address) {
+					t.Errorf("snapshot of %s: target %q, HTTP %d, body %.300q", d.m.Address, sn.Target, sn.Status, sn.Body)
+				}
 				if d.reason != "" {
 					// A miner that is down exports no identity (cgminer_info and cgminer_device_info
 					// come from a reply): its task says why the probe failed, in the exporter's words.
