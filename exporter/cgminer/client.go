@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -268,11 +269,15 @@ func (c *Client) exchange(ctx context.Context, addr, command string, o Options) 
 	if limit <= 0 {
 		limit = c.maxReply()
 	}
-	raw, err := c.roundTrip(ctx, addr, command, limit)
+	// The reply is read into a reused buffer: Decode copies what it keeps, so the buffer goes
+	// back to the pool unless the raw reply is kept.
+	pooled := replyBuffers.Get().(*[]byte)
+	raw, err := c.roundTrip(ctx, addr, command, limit, (*pooled)[:0])
 	ex.Duration = time.Since(start)
 	ex.Bytes = len(raw)
 	if err != nil {
 		ex.Err = err
+		putReplyBuffer(pooled, raw)
 		return Value{}, 0, ex
 	}
 	v, rep, err := Decode(raw)
@@ -281,9 +286,27 @@ func (c *Client) exchange(ctx context.Context, addr, command string, o Options) 
 	}
 	ex.API = isAPI(v, raw, err)
 	if o.KeepRaw && ex.API {
-		ex.Raw = raw
+		ex.Raw = bytes.Clone(raw)
 	}
+	putReplyBuffer(pooled, raw)
 	return v, rep, ex
+}
+
+// Reply buffers are reused up to maxPooledReply bytes (a larger reply's buffer is left to the
+// garbage collector).
+const maxPooledReply = 64 << 10
+
+var replyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// putReplyBuffer returns the pooled buffer, or the larger one a reply grew into, to the pool.
+func putReplyBuffer(pooled *[]byte, grown []byte) {
+	if cap(grown) > cap(*pooled) {
+		*pooled = grown
+	}
+	if cap(*pooled) <= maxPooledReply {
+		*pooled = (*pooled)[:0]
+		replyBuffers.Put(pooled)
+	}
 }
 
 // isAPI tells whether a decoded reply is cgminer API: it carries a STATUS envelope, at the top or
@@ -353,7 +376,7 @@ func Decode(raw []byte) (Value, Repair, error) {
 // roundTrip sends one request in one write (cgminer reads it with a single recv) and reads the
 // reply until the first NUL, the end of the stream, or a complete JSON value, whichever comes
 // first, never past ctx's deadline or the size cap.
-func (c *Client) roundTrip(ctx context.Context, addr, command string, limit int) ([]byte, error) {
+func (c *Client) roundTrip(ctx context.Context, addr, command string, limit int, buf []byte) ([]byte, error) {
 	dial := c.Dial
 	if dial == nil {
 		var d net.Dialer
@@ -380,7 +403,7 @@ func (c *Client) roundTrip(ctx context.Context, addr, command string, limit int)
 	if _, err := conn.Write(req); err != nil {
 		return nil, &Error{Reason: classify(err), Err: fmt.Errorf("send %s: %w", command, err)}
 	}
-	return readReply(conn, limit)
+	return readReplyInto(conn, limit, buf)
 }
 
 func (c *Client) maxReply() int {
@@ -392,7 +415,16 @@ func (c *Client) maxReply() int {
 
 // readReply reads one reply from r. See roundTrip.
 func readReply(r io.Reader, limit int) ([]byte, error) {
-	buf := make([]byte, 0, min(4096, limit+1))
+	return readReplyInto(r, limit, make([]byte, 0, min(4096, limit+1)))
+}
+
+// readReplyInto is readReply reading into buf's spare capacity (at most limit+1 bytes of it) and
+// growing from there.
+func readReplyInto(r io.Reader, limit int, buf []byte) ([]byte, error) {
+	buf = buf[:0:min(cap(buf), limit+1)]
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(4096, limit+1))
+	}
 	var sc frameScanner
 	for {
 		if len(buf) == cap(buf) {

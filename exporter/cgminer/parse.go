@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -95,7 +97,34 @@ func MaxValues(n int) int { return max(minMaxValues, n/bytesPerValue) }
 // wait on the parser's scratch stacks), so memory stays in proportion to the reply. A reply
 // beyond the bounds above is a *SyntaxError.
 func ParseJSON(data []byte) (Value, Repair, error) {
-	p := parser{data: data, maxValues: MaxValues(len(data))}
+	sc := scratchPool.Get().(*scratch)
+	p := parser{data: data, maxValues: MaxValues(len(data)), mems: sc.mems[:0], vals: sc.vals[:0]}
+	v, rep, err := p.parse()
+	// The scratch stacks are reused; what they held is cleared first, so the pool keeps no
+	// reply alive. Stacks a huge reply grew are left to the garbage collector.
+	clear(p.mems[:p.memsHigh])
+	clear(p.vals[:p.valsHigh])
+	if cap(p.mems) <= maxPooledMembers && cap(p.vals) <= maxPooledValues {
+		sc.mems, sc.vals = p.mems[:0], p.vals[:0]
+		scratchPool.Put(sc)
+	}
+	return v, rep, err
+}
+
+// scratch is a parser's reusable stacks.
+type scratch struct {
+	mems []Member
+	vals []Value
+}
+
+const (
+	maxPooledMembers = 2048
+	maxPooledValues  = 2048
+)
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{mems: make([]Member, 0, 256), vals: make([]Value, 0, 64)} }}
+
+func (p *parser) parse() (Value, Repair, error) {
 	p.ws()
 	if p.i < len(p.data) && p.data[p.i] == ',' {
 		// Avalon: `,"id":1}` where `{` was lost. Read the rest as the members of an object.
@@ -129,6 +158,8 @@ type parser struct {
 	// The members and elements of the objects and arrays being read, innermost last.
 	mems []Member
 	vals []Value
+	// the most the stacks held (cleared before they are reused)
+	memsHigh, valsHigh int
 }
 
 func (p *parser) finish(v Value) (Value, Repair, error) {
@@ -176,7 +207,7 @@ func (p *parser) value(depth int) (Value, error) {
 		p.i++
 		return p.elems(depth + 1)
 	case c == '"':
-		s, err := p.str()
+		s, err := p.shortStr()
 		if err != nil {
 			return Value{}, err
 		}
@@ -224,7 +255,7 @@ func (p *parser) members(depth int, end byte, first *Member) (Value, error) {
 		default:
 			return Value{}, p.errf("object key expected, found %q", c)
 		}
-		key, err := p.str()
+		key, err := p.key()
 		if err != nil {
 			return Value{}, err
 		}
@@ -249,6 +280,7 @@ func (p *parser) pushMember(m Member) {
 		p.mems = append(make([]Member, 0, max(16, 2*cap(p.mems))), p.mems...)
 	}
 	p.mems = append(p.mems, m)
+	p.memsHigh = max(p.memsHigh, len(p.mems))
 }
 
 func (p *parser) pushValue(v Value) {
@@ -256,6 +288,7 @@ func (p *parser) pushValue(v Value) {
 		p.vals = append(make([]Value, 0, max(16, 2*cap(p.vals))), p.vals...)
 	}
 	p.vals = append(p.vals, v)
+	p.valsHigh = max(p.valsHigh, len(p.vals))
 }
 
 // popMembers takes the members above base off the scratch stack into an object's own slice.
@@ -332,6 +365,94 @@ func (p *parser) elems(depth int) (Value, error) {
 		p.pushValue(v)
 		expectElem = false
 	}
+}
+
+// key reads an object key: str, except that a short key without escapes comes from keys, so the
+// same few hundred keys of every reply of every miner are not allocated again each time.
+func (p *parser) key() (string, error) { return p.interned(&keys, maxInternKeyBytes) }
+
+// shortStr reads a string value: str, except that a short one without escapes ("Alive", "Y",
+// "S") comes from words.
+func (p *parser) shortStr() (string, error) { return p.interned(&words, maxInternWordBytes) }
+
+func (p *parser) interned(t *internTable, maxLen int) (string, error) {
+	start := p.i + 1
+	for i := start; i < len(p.data) && i-start <= maxLen; i++ {
+		c := p.data[i]
+		if c == '"' {
+			p.i = i + 1
+			return t.get(p.data[start:i]), nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	return p.str()
+}
+
+// Bounds on the interned strings: a hostile miner's made-up keys and words fill each table at
+// most to maxInternKeys (about 300 KiB), and every string after that is allocated as before.
+const (
+	maxInternKeys      = 4096
+	maxInternKeyBytes  = 40
+	maxInternWordBytes = 8
+)
+
+// keys and words intern object keys and short string values across replies.
+var keys, words internTable
+
+// smallInts are the texts of 0 to 99.
+var smallInts = func() (s [100]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+// internTable is read without locks: the map is never written once published. A key it does
+// not have is allocated as before and queued; every internBatch queued keys a new map is
+// published with them, until it holds maxInternKeys.
+type internTable struct {
+	m       atomic.Pointer[map[string]string]
+	mu      sync.Mutex
+	pending []string
+}
+
+const internBatch = 64
+
+func (t *internTable) get(b []byte) string {
+	if m := t.m.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.m.Load()
+	n := 0
+	if old != nil {
+		n = len(*old)
+	}
+	if n+len(t.pending) >= maxInternKeys {
+		return s
+	}
+	t.pending = append(t.pending, s)
+	if len(t.pending) < internBatch && n > 0 {
+		return s
+	}
+	m := make(map[string]string, n+len(t.pending))
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	for _, k := range t.pending {
+		m[k] = k
+	}
+	t.pending = t.pending[:0]
+	t.m.Store(&m)
+	return s
 }
 
 // str reads a string starting at the opening quote.
@@ -474,17 +595,28 @@ func (p *parser) number() (Value, error) {
 		}
 		return w, nil
 	}
-	f, err := strconv.ParseFloat(string(text), 64)
+	if len(text) <= 2 && text[0] >= '0' && text[0] <= '9' && (len(text) == 1 || text[1] >= '0' && text[1] <= '9') {
+		// 0 to 99, half the numbers of a reply: no text to copy, nothing to parse.
+		n := int(text[0] - '0')
+		if len(text) == 2 {
+			n = n*10 + int(text[1]-'0')
+		}
+		if len(text) == 1 || text[0] != '0' {
+			return Value{kind: Number, num: float64(n), str: smallInts[n]}, nil
+		}
+	}
+	t := string(text) // one copy, parsed and kept
+	f, err := strconv.ParseFloat(t, 64)
 	if err != nil {
 		var ne *strconv.NumError
 		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
 			// Out of float64 range: keep the sign and the text.
-			return Value{kind: Number, num: f, str: string(text)}, nil
+			return Value{kind: Number, num: f, str: t}, nil
 		}
 		p.i = start
-		return Value{}, p.errf("bad number %s", clip(string(text)))
+		return Value{}, p.errf("bad number %s", clip(t))
 	}
-	return Value{kind: Number, num: f, str: string(text)}, nil
+	return Value{kind: Number, num: f, str: t}, nil
 }
 
 func (p *parser) word() (Value, error) {

@@ -33,12 +33,28 @@ type def struct {
 	// sorted label names, and for each its position in labels (for the text writer)
 	sortedNames []string
 	order       []int
+	// rank is the metric's place among all metrics by name, the exposition's order; the
+	// headers are its HELP and TYPE lines.
+	rank                       int
+	gaugeHeader, counterHeader string
 }
 
+// defs are every metric, by rank once init has run.
+var defs []*def
+
 func desc(name, help string, labels ...string) *def {
-	d := &def{name: name, help: help, labels: labels, desc: prometheus.NewDesc(name, help, labels, nil)}
+	d := &def{name: name, help: help, labels: labels, desc: prometheus.NewDesc(name, help, labels, nil),
+		gaugeHeader: header(name, help, "gauge"), counterHeader: header(name, help, "counter")}
 	d.sortedNames, d.order = sortedLabels(labels)
+	defs = append(defs, d)
 	return d
+}
+
+func init() {
+	sort.Slice(defs, func(i, j int) bool { return defs[i].name < defs[j].name })
+	for i, d := range defs {
+		d.rank = i
+	}
 }
 
 var poolLabels = []string{"pool", "url", "user"}
@@ -98,24 +114,49 @@ func (p *Probe) Describe(chan<- *prometheus.Desc) {}
 
 // Collect emits the probe's metrics.
 func (p *Probe) Collect(ch chan<- prometheus.Metric) {
-	p.walk(func(d *def, t prometheus.ValueType, v float64, lv []string) {
-		ch <- prometheus.MustNewConstMetric(d.desc, t, v, lv...)
-	})
+	var s sink
+	p.walk(&s)
+	for _, x := range s.done() {
+		ch <- prometheus.MustNewConstMetric(x.d.desc, x.t, x.v, x.lv...)
+	}
 }
 
-// walk calls emit for every sample of the probe. Label values come from the miner: invalid UTF-8
+// sink gathers a probe's samples, their label values copied into one arena (so the label value
+// lists built for each sample need no allocation of their own).
+type sink struct {
+	samples []sample
+	arena   []string
+}
+
+func (s *sink) add(d *def, t prometheus.ValueType, v float64, lv []string) {
+	off := len(s.arena)
+	s.arena = append(s.arena, lv...)
+	clean(s.arena[off:])
+	s.samples = append(s.samples, sample{d: d, t: t, v: v, off: off, n: len(lv)})
+}
+
+// done sets each sample's label values from the arena and returns the samples.
+func (s *sink) done() []sample {
+	for i := range s.samples {
+		x := &s.samples[i]
+		x.lv = s.arena[x.off : x.off+x.n : x.off+x.n]
+	}
+	return s.samples
+}
+
+// walk adds every sample of the probe to sk. Label values come from the miner: invalid UTF-8
 // would make the metric invalid, so it is replaced rather than allowed to fail the probe.
-func (p *Probe) walk(emit func(d *def, t prometheus.ValueType, v float64, lv []string)) {
+func (p *Probe) walk(sk *sink) {
 	// A value that is not finite is never exported (Sanitize has dropped them already; this
 	// holds for a snapshot that did not go through it).
 	gauge := func(d *def, v float64, lv ...string) {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			emit(d, prometheus.GaugeValue, v, clean(lv))
+			sk.add(d, prometheus.GaugeValue, v, lv)
 		}
 	}
 	opt := func(d *def, t prometheus.ValueType, f miner.F, lv ...string) {
 		if f.Set && !math.IsNaN(f.V) && !math.IsInf(f.V, 0) {
-			emit(d, t, f.V, clean(lv))
+			sk.add(d, t, f.V, lv)
 		}
 	}
 	if p.Up {

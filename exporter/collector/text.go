@@ -1,12 +1,13 @@
 package collector
 
 import (
-	"bufio"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,61 +17,103 @@ type sample struct {
 	t  prometheus.ValueType
 	v  float64
 	lv []string
+	// where lv is in the sink's arena
+	off, n int
 }
 
 // WriteText writes the probe's metrics in the Prometheus text format (version 0.0.4), exactly as
 // a registry gathering the Probe would, without a registry's allocations: /probe serves tens of
 // thousands of these a minute. A test holds the two outputs equal for every capture.
 func (p *Probe) WriteText(w io.Writer) error {
-	samples := make([]sample, 0, 128)
-	p.walk(func(d *def, t prometheus.ValueType, v float64, lv []string) {
-		samples = append(samples, sample{d, t, v, lv})
-	})
-	sort.SliceStable(samples, func(i, j int) bool {
-		a, b := samples[i], samples[j]
-		if a.d.name != b.d.name {
-			return a.d.name < b.d.name
+	b := textBuffers.Get().(*[]byte)
+	*b = p.AppendText((*b)[:0])
+	_, err := w.Write(*b)
+	putText(b)
+	return err
+}
+
+// AppendText appends what WriteText writes to dst: /probe renders into a reused buffer and sends
+// it in one write with its length.
+func (p *Probe) AppendText(dst []byte) []byte {
+	sk := sinkPool.Get().(*sink)
+	p.walk(sk)
+	samples := sk.done()
+	// Metrics by name (each def's rank in name order is fixed at init), then by label values.
+	slices.SortStableFunc(samples, func(a, b sample) int {
+		if a.d != b.d {
+			return a.d.rank - b.d.rank
 		}
-		return lessLabels(a, b)
+		return compareLabels(&a, &b)
 	})
-	bw := bufio.NewWriterSize(w, 8192)
 	var prev *def
 	for i := range samples {
 		s := &samples[i]
 		if s.d != prev {
 			prev = s.d
-			bw.WriteString("# HELP ")
-			bw.WriteString(s.d.name)
-			bw.WriteByte(' ')
-			bw.WriteString(escapeHelp(s.d.help))
-			bw.WriteString("\n# TYPE ")
-			bw.WriteString(s.d.name)
 			if s.t == prometheus.CounterValue {
-				bw.WriteString(" counter\n")
+				dst = append(dst, s.d.counterHeader...)
 			} else {
-				bw.WriteString(" gauge\n")
+				dst = append(dst, s.d.gaugeHeader...)
 			}
 		}
-		bw.WriteString(s.d.name)
+		dst = append(dst, s.d.name...)
 		if len(s.lv) > 0 {
 			names, order := s.d.sortedNames, s.d.order
-			bw.WriteByte('{')
+			dst = append(dst, '{')
 			for k, idx := range order {
 				if k > 0 {
-					bw.WriteByte(',')
+					dst = append(dst, ',')
 				}
-				bw.WriteString(names[k])
-				bw.WriteString(`="`)
-				writeLabelValue(bw, s.lv[idx])
-				bw.WriteByte('"')
+				dst = append(dst, names[k]...)
+				dst = append(dst, `="`...)
+				dst = appendLabelValue(dst, s.lv[idx])
+				dst = append(dst, '"')
 			}
-			bw.WriteByte('}')
+			dst = append(dst, '}')
 		}
-		bw.WriteByte(' ')
-		bw.WriteString(formatFloat(s.v))
-		bw.WriteByte('\n')
+		dst = append(dst, ' ')
+		dst = appendFloat(dst, s.v)
+		dst = append(dst, '\n')
 	}
-	return bw.Flush()
+	// The pool must not keep label values alive.
+	clear(sk.samples)
+	clear(sk.arena)
+	if cap(sk.samples) <= maxPooledSamples && cap(sk.arena) <= maxPooledLabels {
+		sk.samples, sk.arena = sk.samples[:0], sk.arena[:0]
+		sinkPool.Put(sk)
+	}
+	return dst
+}
+
+// Pools for the exposition: buffers beyond the caps (a probe with thousands of series) are left
+// to the garbage collector rather than kept.
+const (
+	maxPooledText    = 64 << 10
+	maxPooledSamples = 1024
+	maxPooledLabels  = 4096
+)
+
+var (
+	textBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+	sinkPool    = sync.Pool{New: func() any { return &sink{samples: make([]sample, 0, 128), arena: make([]string, 0, 256)} }}
+)
+
+// TextBuffer is a reused buffer for AppendText; PutText gives it back.
+func TextBuffer() *[]byte { return textBuffers.Get().(*[]byte) }
+
+// PutText returns a buffer from TextBuffer (one that grew past 64 KiB is dropped).
+func PutText(b *[]byte) { putText(b) }
+
+func putText(b *[]byte) {
+	if cap(*b) <= maxPooledText {
+		*b = (*b)[:0]
+		textBuffers.Put(b)
+	}
+}
+
+// header is a metric's HELP and TYPE lines, made once per metric and type.
+func header(name, help, typ string) string {
+	return "# HELP " + name + " " + escapeHelp(help) + "\n# TYPE " + name + " " + typ + "\n"
 }
 
 // sortedLabels returns a metric's label names sorted and, for each, its position in the values.
@@ -87,15 +130,15 @@ func sortedLabels(labels []string) ([]string, []int) {
 	return names, order
 }
 
-// lessLabels orders samples of one metric as client_golang does: by label values, taken in the
+// compareLabels orders samples of one metric as client_golang does: by label values, taken in the
 // order of the sorted label names.
-func lessLabels(a, b sample) bool {
+func compareLabels(a, b *sample) int {
 	for _, i := range a.d.order {
-		if a.lv[i] != b.lv[i] {
-			return a.lv[i] < b.lv[i]
+		if c := strings.Compare(a.lv[i], b.lv[i]); c != 0 {
+			return c
 		}
 	}
-	return false
+	return 0
 }
 
 func escapeHelp(s string) string {
@@ -105,26 +148,37 @@ func escapeHelp(s string) string {
 	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
 }
 
-func writeLabelValue(w *bufio.Writer, v string) {
+func appendLabelValue(dst []byte, v string) []byte {
 	if !strings.ContainsAny(v, "\\\"\n") {
-		w.WriteString(v)
-		return
+		return append(dst, v...)
 	}
-	w.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v))
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			dst = append(dst, `\\`...)
+		case '"':
+			dst = append(dst, `\"`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
-func formatFloat(f float64) string {
+func appendFloat(dst []byte, f float64) []byte {
 	switch {
 	case f == 1:
-		return "1"
+		return append(dst, '1')
 	case f == 0:
-		return "0"
+		return append(dst, '0')
 	case math.IsInf(f, 1):
-		return "+Inf"
+		return append(dst, "+Inf"...)
 	case math.IsInf(f, -1):
-		return "-Inf"
+		return append(dst, "-Inf"...)
 	case math.IsNaN(f):
-		return "NaN"
+		return append(dst, "NaN"...)
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }

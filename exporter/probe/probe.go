@@ -273,11 +273,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The text format written directly: what a per-request registry would give (a test holds
 	// them equal), at a fraction of the cost. Not compressed: a probe's ~8 KB on the farm's LAN
 	// costs less than gzip's CPU at tens of thousands of probes a minute.
-	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-	if err := out.Probe.WriteText(w); err != nil {
+	// Rendered whole into a reused buffer and sent with its length in one write, not chunked.
+	buf := collector.TextBuffer()
+	*buf = out.Probe.AppendText((*buf)[:0])
+	hdr := w.Header()
+	hdr["Content-Type"] = textContentType
+	hdr["Content-Length"] = []string{strconv.Itoa(len(*buf))}
+	if _, err := w.Write(*buf); err != nil {
 		h.logger.Debug("writing probe response", "target", addr, "err", err)
 	}
+	collector.PutText(buf)
 }
+
+// textContentType is the probe response's Content-Type header value (never modified).
+var textContentType = []string{string(expfmt.NewFormat(expfmt.TypeTextPlain))}
 
 // probe runs a probe under ctx's deadline, or shares the one in flight for the same miner and
 // module (debug probes share only with each other: they keep the raw replies and their log).

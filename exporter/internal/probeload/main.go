@@ -3,7 +3,11 @@
 // cgminer does), drives an exporter's /probe with concurrent requests for random miners, and
 // reports probes per second, the exporter's CPU time per probe (from /proc/PID/stat) and its peak
 // memory (VmHWM). The same run can drive Debian's blackbox_exporter (tcp prober, query_response)
-// against the same miners for comparison. See BENCHMARKS.md.
+// against the same miners for comparison, and the floor: a minimal exporter (probeload
+// --floor-serve, floor.go) that only dials the miner, sends the joined command, reads the reply and
+// answers two lines, what any exporter of this pattern pays at least. With --rounds the exporters
+// are driven in turn, round after round, and the summary gives each one's CPU per probe as a ratio
+// to the floor's in the same round. See BENCHMARKS.md.
 package main
 
 import (
@@ -19,32 +23,46 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func main() {
 	var (
-		exporter    = flag.String("url", "http://127.0.0.1:9154/probe?module=default&target=%s", "probe URL; %s is the target")
+		exporter    = flag.String("url", "http://127.0.0.1:9154/probe?module=default&target=%s", "cgminer_exporter probe URL; %s is the target")
 		serve       = flag.Bool("serve", false, "only serve the fake miners until interrupted")
+		floorServe  = flag.String("floor-serve", "", "run the floor exporter on this loopback address (host:port) until interrupted, instead of measuring")
 		base        = flag.String("base", "127.90.0.1", "first fake miner address")
 		miners      = flag.Int("miners", 1000, "fake miners")
 		port        = flag.Int("port", 4028, "miner port")
 		fixtures    = flag.String("fixtures", "exporter/testdata/cgminer-api", "fixture folder")
 		concurrency = flag.Int("concurrency", 64, "requests in flight")
-		duration    = flag.Duration("duration", 20*time.Second, "measured duration")
-		warmup      = flag.Duration("warmup", 3*time.Second, "unmeasured warm-up")
-		pid         = flag.Int("pid", 0, "PID of the exporter, for CPU and memory")
-		withPort    = flag.Bool("target-port", false, "send target as IP:PORT")
+		duration    = flag.Duration("duration", 20*time.Second, "measured duration of each exporter in each round")
+		warmup      = flag.Duration("warmup", 3*time.Second, "unmeasured warm-up before each measurement")
+		rounds      = flag.Int("rounds", 1, "rounds; each drives every exporter once, in an order rotated from round to round")
+		probeRate   = flag.Float64("rate", 0, "probes per second, all requests together (0: as fast as the exporter answers)")
+		pid         = flag.Int("pid", 0, "PID of the cgminer_exporter, for CPU and memory")
+		withPort    = flag.Bool("target-port", false, "send the cgminer_exporter target as IP:PORT")
+		noExporter  = flag.Bool("no-exporter", false, "do not drive --url (only the floor and blackbox)")
+		floorURL    = flag.String("floor-url", "", "also drive the floor exporter (probeload --floor-serve) at this probe URL (%s is IP:PORT)")
+		floorPID    = flag.Int("floor-pid", 0, "PID of the floor exporter")
 		bbURL       = flag.String("blackbox-url", "", "also drive this blackbox_exporter probe URL (%s is IP:PORT) against the same miners")
 		bbPID       = flag.Int("blackbox-pid", 0, "PID of the blackbox_exporter")
 		external    = flag.Bool("external", false, "do not serve fake miners: the miners (e.g. minersim) already listen from --base")
 		simPID      = flag.Int("sim-pid", 0, "PID of the process serving the miners, to report its CPU")
+		more        subjectsFlag
 	)
+	flag.Var(&more, "subject", "also drive NAME,PID,URL (%s is IP:PORT; repeatable): another build of an exporter, for an A/B run")
 	flag.Parse()
+	if *floorServe != "" {
+		log.Fatal(serveFloor(*floorServe))
+	}
 	reply, err := s19Reply(*fixtures)
 	if err != nil {
 		log.Fatal(err)
@@ -72,30 +90,147 @@ func main() {
 			targets[i] = withPorts[i]
 		}
 	}
-	fmt.Printf("cgminer_exporter: ")
-	sim0 := cpuSeconds(*simPID)
-	drive(*exporter, targets, *concurrency, *warmup, *duration, *pid)
-	if *simPID > 0 {
-		fmt.Printf("miners' process CPU over warm-up and run: %.2fs (%.2f cores)\n", cpuSeconds(*simPID)-sim0, (cpuSeconds(*simPID)-sim0)/(*warmup+*duration).Seconds())
+	var subjects []subject
+	if *floorURL != "" {
+		subjects = append(subjects, subject{name: "floor", url: *floorURL, targets: withPorts, pid: *floorPID})
+	}
+	if !*noExporter {
+		subjects = append(subjects, subject{name: "cgminer_exporter", url: *exporter, targets: targets, pid: *pid})
 	}
 	if *bbURL != "" {
-		fmt.Printf("blackbox_exporter: ")
-		drive(*bbURL, withPorts, *concurrency, *warmup, *duration, *bbPID)
+		subjects = append(subjects, subject{name: "blackbox_exporter", url: *bbURL, targets: withPorts, pid: *bbPID})
+	}
+	for _, m := range more {
+		m.targets = withPorts
+		subjects = append(subjects, m)
+	}
+	if len(subjects) == 0 {
+		log.Fatal("nothing to drive")
+	}
+	sim0 := cpuSeconds(*simPID)
+	sim0t := time.Now()
+	results := map[string][]result{}
+	for r := 0; r < max(*rounds, 1); r++ {
+		for i := range subjects {
+			s := subjects[(i+r)%len(subjects)]
+			fmt.Printf("round %d %s: ", r+1, s.name)
+			res := drive(s.url, s.targets, *concurrency, *probeRate, *warmup, *duration, s.pid)
+			results[s.name] = append(results[s.name], res)
+		}
+	}
+	if *simPID > 0 {
+		el := time.Since(sim0t).Seconds()
+		fmt.Printf("miners' process CPU over the run: %.2fs (%.2f cores)\n", cpuSeconds(*simPID)-sim0, (cpuSeconds(*simPID)-sim0)/el)
+	}
+	summarize(subjects, results)
+}
+
+// subject is one exporter driven.
+type subject struct {
+	name    string
+	url     string
+	targets []string
+	pid     int
+}
+
+// subjectsFlag is the repeatable --subject NAME,PID,URL.
+type subjectsFlag []subject
+
+func (f *subjectsFlag) String() string { return fmt.Sprint(len(*f)) }
+
+func (f *subjectsFlag) Set(v string) error {
+	parts := strings.SplitN(v, ",", 3)
+	if len(parts) != 3 {
+		return fmt.Errorf("want NAME,PID,URL")
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return fmt.Errorf("PID %q: %w", parts[1], err)
+	}
+	*f = append(*f, subject{name: parts[0], pid: pid, url: parts[2]})
+	return nil
+}
+
+// result is one exporter's measurement in one round.
+type result struct {
+	probes  int64
+	failed  int64
+	perSec  float64
+	cpuPer  float64 // seconds of the exporter's CPU per probe (0: unknown)
+	cores   float64
+	hwmKB   int64
+	elapsed time.Duration
+}
+
+// summarize prints each exporter's median CPU per probe over the rounds and, when the floor ran,
+// each one's ratio to the floor of the same round (the median of those ratios): on a shared
+// machine the load moves every exporter's figure, the ratio far less.
+func summarize(subjects []subject, results map[string][]result) {
+	floor := results["floor"]
+	fmt.Printf("\nsummary over %d round(s)\n", len(results[subjects[0].name]))
+	fmt.Printf("%-18s %10s %14s %14s %12s\n", "exporter", "probes/s", "CPU per probe", "× floor", "peak RSS")
+	for _, s := range subjects {
+		rs := results[s.name]
+		var ps, cpu, ratio []float64
+		var hwm int64
+		for i, r := range rs {
+			ps = append(ps, r.perSec)
+			if r.cpuPer > 0 {
+				cpu = append(cpu, r.cpuPer)
+				if i < len(floor) && floor[i].cpuPer > 0 {
+					ratio = append(ratio, r.cpuPer/floor[i].cpuPer)
+				}
+			}
+			hwm = max(hwm, r.hwmKB)
+		}
+		rt := "-"
+		if len(ratio) > 0 && s.name != "floor" {
+			rt = fmt.Sprintf("%.2f (%s)", median(ratio), spread(ratio))
+		}
+		fmt.Printf("%-18s %10.0f %11.1f µs %14s %9.1f MB\n", s.name, median(ps), median(cpu)*1e6, rt, float64(hwm)/1024)
 	}
 }
 
-func drive(url string, targets []string, concurrency int, warmup, duration time.Duration, pid int) {
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func spread(v []float64) string {
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return fmt.Sprintf("%.2f–%.2f", lo, hi)
+}
+
+func drive(url string, targets []string, concurrency int, perSecond float64, warmup, duration time.Duration, pid int) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency * 2, MaxConnsPerHost: concurrency * 2}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
 	var ok, bad atomic.Int64
 	var measuring atomic.Bool
 	ctx, cancel := context.WithTimeout(context.Background(), warmup+duration)
 	defer cancel()
+	var lim *rate.Limiter
+	if perSecond > 0 {
+		lim = rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/100)))
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < concurrency; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				if lim != nil && lim.Wait(ctx) != nil {
+					return
+				}
 				t := targets[rand.IntN(len(targets))]
 				resp, err := client.Get(fmt.Sprintf(url, t))
 				good := err == nil && resp.StatusCode == 200
@@ -126,11 +261,14 @@ func drive(url string, targets []string, concurrency int, warmup, duration time.
 	cancel()
 	wg.Wait()
 	n := ok.Load()
-	fmt.Printf("probes ok: %d, failed: %d, in %.1fs: %.0f probes/s\n", n, bad.Load(), elapsed.Seconds(), float64(n)/elapsed.Seconds())
+	res := result{probes: n, failed: bad.Load(), perSec: float64(n) / elapsed.Seconds(), elapsed: elapsed, hwmKB: vmHWM(pid)}
+	fmt.Printf("probes ok: %d, failed: %d, in %.1fs: %.0f probes/s", n, res.failed, elapsed.Seconds(), res.perSec)
 	if pid > 0 && n > 0 {
-		fmt.Printf("exporter CPU: %.2fs, %.1f µs per probe, %.2f cores; peak RSS (VmHWM): %s\n",
-			cpu1-cpu0, (cpu1-cpu0)/float64(n)*1e6, (cpu1-cpu0)/elapsed.Seconds(), vmHWM(pid))
+		res.cpuPer, res.cores = (cpu1-cpu0)/float64(n), (cpu1-cpu0)/elapsed.Seconds()
+		fmt.Printf("; CPU %.2fs, %.1f µs per probe, %.2f cores; peak RSS (VmHWM) %d kB", cpu1-cpu0, res.cpuPer*1e6, res.cores, res.hwmKB)
 	}
+	fmt.Println()
+	return res
 }
 
 // s19Reply is the joined reply of an S19 Pro to version+summary+pools+stats+devs+devdetails.
@@ -198,15 +336,19 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
-func vmHWM(pid int) string {
+func vmHWM(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "?"
+		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
 		}
 	}
-	return "?"
+	return 0
 }

@@ -1,0 +1,142 @@
+package cgminer
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestReusedBuffersKeepNoReply holds that the buffers and stacks the client and parser reuse
+// (reply buffers, parser scratch, interned strings) never let one reply show through another:
+// every reply decoded earlier still reads what its miner sent after many others were read,
+// concurrently, over loopback.
+func TestReusedBuffersKeepNoReply(t *testing.T) {
+	reply := func(n int) string {
+		// Keys and values of every length the interning and the small-number path treat
+		// differently, and enough members to grow the scratch stacks.
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"STATUS":[{"STATUS":"S","When":%d,"Code":11,"Msg":"Summary %d"}],"SUMMARY":[{`, n, n)
+		for i := range 40 {
+			fmt.Fprintf(&b, `"k%d_%d":%d,"w%d":"v%d","long key number %d of miner %d":"a longer value %d of %d",`, i, n%3, n%100, i, n, i, n, i, n)
+		}
+		fmt.Fprintf(&b, `"Elapsed":%d.5}],"id":1}`, n)
+		return b.String()
+	}
+	m := newFakeMiner(t, func(c net.Conn, req string) {
+		var n int
+		fmt.Sscanf(strings.TrimPrefix(command(t, req), "summary"), "%d", &n)
+		c.Write(append([]byte(reply(n)), 0))
+	})
+	var c Client
+	check := func(n int, r *Reply) error {
+		body := r.Body
+		want, _, err := ParseJSON([]byte(reply(n)))
+		if err != nil {
+			return err
+		}
+		if got, want := fmt.Sprint(body), fmt.Sprint(want); got != want {
+			return fmt.Errorf("reply %d changed after others were read:\n got %.200s\nwant %.200s", n, got, want)
+		}
+		return nil
+	}
+	// Direct parses first: Values from the pooled scratch.
+	var kept []Value
+	for n := range 50 {
+		v, _, err := ParseJSON([]byte(reply(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, v)
+	}
+	for n, v := range kept {
+		want, _, _ := ParseJSON([]byte(reply(n)))
+		if fmt.Sprint(v) != fmt.Sprint(want) {
+			t.Fatalf("parse %d changed after others were parsed", n)
+		}
+	}
+	// Then through the client, one after another (each reply read into the buffer the one
+	// before was read into) and concurrently.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	replies := make([]*Reply, 128)
+	query := func(n int) {
+		// The command is only an echo of n for the fake miner; Query sends any Command.
+		rep, ex := c.Query(ctx, m.addr(), Command{name: fmt.Sprintf("summary%d", n)})
+		if ex.Err != nil {
+			t.Errorf("query %d: %v", n, ex.Err)
+			return
+		}
+		replies[n] = rep
+	}
+	for n := range 64 {
+		query(n)
+	}
+	var wg sync.WaitGroup
+	for n := 64; n < len(replies); n++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			query(n)
+		}()
+	}
+	wg.Wait()
+	for n, r := range replies {
+		if r == nil {
+			continue
+		}
+		if err := check(n, r); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestInternTableBounded holds the interned keys and words to their bounds whatever a miner
+// sends: made-up keys fill a table to maxInternKeys at most, long strings are never interned,
+// and every string reads back as sent.
+func TestInternTableBounded(t *testing.T) {
+	var tab internTable
+	for i := range 3 * maxInternKeys {
+		k := fmt.Sprintf("key%d", i)
+		if got := tab.get([]byte(k)); got != k {
+			t.Fatalf("get(%q) = %q", k, got)
+		}
+	}
+	if n := len(*tab.m.Load()); n > maxInternKeys {
+		t.Errorf("table holds %d keys, bound %d", n, maxInternKeys)
+	}
+	if got := tab.get([]byte("key7")); got != "key7" {
+		t.Errorf("get(key7) = %q", got)
+	}
+	var b strings.Builder
+	b.WriteString(`{`)
+	for i := range 3 * maxInternKeys {
+		fmt.Fprintf(&b, `"hostile%d":"x%d",`, i, i)
+	}
+	b.WriteString(`"` + strings.Repeat("k", 100) + `":"` + strings.Repeat("v", 100) + `"}`)
+	v, _, err := ParseJSON([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.StrKey(strings.Repeat("k", 100)); got != strings.Repeat("v", 100) {
+		t.Errorf("long key read %q", got)
+	}
+	if got := v.StrKey("hostile12000"); got != "x12000" {
+		t.Errorf("hostile12000 = %q", got)
+	}
+	for _, tab := range []*internTable{&keys, &words} {
+		if m := tab.m.Load(); m != nil && len(*m) > maxInternKeys {
+			t.Errorf("a table holds %d strings, bound %d", len(*m), maxInternKeys)
+		}
+		if m := tab.m.Load(); m != nil {
+			for k := range *m {
+				if len(k) > maxInternKeyBytes {
+					t.Errorf("interned %d bytes, bound %d", len(k), maxInternKeyBytes)
+				}
+			}
+		}
+	}
+}
