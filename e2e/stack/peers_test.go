@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -90,5 +91,28 @@ func TestBinaryVersion(t *testing.T) {
 	writeExec(t, failing, "#!/bin/sh\necho broken >&2\nexit 3\n")
 	if _, _, err := binaryVersion(context.Background(), failing); err == nil {
 		t.Error("a binary whose --version fails: no error")
+	}
+}
+
+// A part that exits while starting fails Start at once, with its log, instead of a wait for its
+// port to answer (which another process on that port could even satisfy).
+func TestStartFailsWhenAPartExits(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	dir := t.TempDir()
+	fake := func(name, script string) string {
+		p := filepath.Join(dir, name)
+		writeExec(t, p, script)
+		return p
+	}
+	_, err := Start(context.Background(), Options{Root: root, BinDir: dir, WorkDir: filepath.Join(dir, "work"), Speed: Fast,
+		Prometheus: fake("prometheus", "#!/bin/sh\nexit 0\n"), Alertmanager: fake("alertmanager", "#!/bin/sh\nexit 0\n"),
+		Mailpit: fake("mailpit", "#!/bin/sh\necho 'mailpit: database is locked' >&2\nexit 1\n")})
+	if err == nil {
+		t.Fatal("Start succeeded with a mailpit that exits")
+	}
+	for _, want := range []string{"mailpit exited", "database is locked"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }

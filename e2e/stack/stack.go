@@ -148,21 +148,30 @@ type proc struct {
 	log  *os.File
 }
 
-func freePort() int {
+// freePort returns a free loopback port and the listener that holds it until the caller closes
+// it, so that the ports of one run are distinct.
+func freePort() (int, io.Closer) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0
+		return 0, io.NopCloser(nil)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, ln
 }
 
 func (o *Options) defaults() {
 	free := o.FreePorts || o.Speed == Fast
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
 	pick := func(p *int, std int) {
 		if *p == 0 {
 			if free {
-				*p = freePort()
+				var c io.Closer
+				*p, c = freePort()
+				held = append(held, c)
 			} else {
 				*p = std
 			}
@@ -257,8 +266,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		"--block-remote-css-and-fonts", "--max=5000"); err != nil {
 		return nil, s.fail(err)
 	}
-	if err := waitHTTP(ctx, s.URLs.Mailpit+"/api/v1/info", 30*time.Second); err != nil {
-		return nil, s.fail(fmt.Errorf("mailpit: %w\n%s", err, s.logTail("mailpit")))
+	if err := s.waitReady(ctx, "mailpit", s.URLs.Mailpit+"/api/v1/info", 30*time.Second); err != nil {
+		return nil, s.fail(fmt.Errorf("mailpit %w\n%s", err, s.logTail("mailpit")))
 	}
 	if err := waitTCP(ctx, s.SMTP, 10*time.Second); err != nil {
 		return nil, s.fail(fmt.Errorf("mailpit SMTP: %w\n%s", err, s.logTail("mailpit")))
@@ -290,8 +299,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err := s.start("minersim", bin("minersim"), args...); err != nil {
 			return nil, s.fail(err)
 		}
-		if err := waitHTTP(ctx, s.URLs.SimControl+"/miners", 30*time.Second); err != nil {
-			return nil, s.fail(fmt.Errorf("minersim: %w\n%s", err, s.logTail("minersim")))
+		if err := s.waitReady(ctx, "minersim", s.URLs.SimControl+"/miners", 30*time.Second); err != nil {
+			return nil, s.fail(fmt.Errorf("minersim %w\n%s", err, s.logTail("minersim")))
 		}
 		s.firstMiner = firstMinerAddress(ctx, s.URLs.SimControl)
 	}
@@ -319,8 +328,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err := s.start(st.name, st.bin, st.args...); err != nil {
 			return nil, s.fail(err)
 		}
-		if err := waitHTTP(ctx, st.ready, 60*time.Second); err != nil {
-			return nil, s.fail(fmt.Errorf("%s: %w\n%s", st.name, err, s.logTail(st.name)))
+		if err := s.waitReady(ctx, st.name, st.ready, 60*time.Second); err != nil {
+			return nil, s.fail(fmt.Errorf("%s %w\n%s", st.name, err, s.logTail(st.name)))
 		}
 		if st.name == "cgminer_exporter" && !o.RealFarm {
 			// Let the first scan finish so Prometheus's first /sd already lists the whole farm.
@@ -432,15 +441,43 @@ func (s *Stack) Process(name string) *os.Process {
 	return nil
 }
 
-func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+// waitReady waits until the part named answers url, and fails at once when it exits first (or
+// answers only because another process holds its port).
+func (s *Stack) waitReady(ctx context.Context, name, url string, timeout time.Duration) error {
+	var done <-chan struct{}
+	for _, p := range s.procs {
+		if p.name == name {
+			done = p.done
+		}
+	}
+	return waitHTTP(ctx, url, timeout, done)
+}
+
+// waitHTTP waits until url answers below 500; a close of exited (nil: none) ends the wait with
+// an error.
+func waitHTTP(ctx context.Context, url string, timeout time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(timeout)
 	var last error
+	gone := func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
+		}
+	}
 	for time.Now().Before(deadline) {
+		if gone() {
+			return fmt.Errorf("exited while starting")
+		}
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode < 500 {
+				if time.Sleep(50 * time.Millisecond); gone() {
+					return fmt.Errorf("exited while starting (something else answers at %s)", url)
+				}
 				return nil
 			}
 			last = fmt.Errorf("status %d", resp.StatusCode)
