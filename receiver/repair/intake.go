@@ -141,11 +141,27 @@ func (s *Service) storeGroup() {
 		changes pending
 	}
 	parts := make([]part, len(group))
+	// What the group's alerts will look up, read in a few queries (store.Tx.Prefetch).
+	var pq store.PrefetchQuery
+	for _, d := range group {
+		for i := d.next; i < len(d.events) && len(pq.Keys) < chunk; i++ {
+			pq.Machines = append(pq.Machines, d.events[i].Machine)
+			pq.Keys = append(pq.Keys, d.events[i].ProblemKey)
+		}
+		if w := d.cfg.Windows.ReopenWindow; w > 0 {
+			if since := d.now.Add(-w); pq.ClosedSince.IsZero() || since.Before(pq.ClosedSince) {
+				pq.ClosedSince = since
+			}
+		}
+	}
 	// The transaction is the group's, not one client's: a client that hangs up while its group is
 	// being stored does not roll back the others (its delivery is stored; a retry is a no-op).
 	ctx := context.WithoutCancel(group[0].ctx)
 	err := s.inTx(ctx, "ingest", func(tx store.Tx) error {
 		clear(parts)
+		if err := tx.Prefetch(ctx, pq); err != nil {
+			return err
+		}
 		// Open-task counts for least_loaded, read once per team and transaction.
 		as := assignments{}
 		applied, early := 0, false

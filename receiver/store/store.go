@@ -88,6 +88,13 @@ type Tx interface {
 	// beyond max; it returns how many it removed.
 	PruneEarlyResolves(ctx context.Context, before time.Time, max int) (int, error)
 
+	// Prefetch reads at once what lookups of these machines and problem keys will ask (OpenTask,
+	// Occurrence, EarlyResolve, and whether ReopenableTask can find anything closed since
+	// ClosedSince), so that a group of deliveries does not pay a query per alert for each. The
+	// answers stay exactly those of the queries: the transaction's own writes keep them current,
+	// and what the prefetch does not cover is asked as before.
+	Prefetch(ctx context.Context, q PrefetchQuery) error
+
 	// EvidenceTx: the rows a new task's machine evidence goes into (evidence.go).
 	EvidenceTx
 	// RemediationTx: the remediation log receiver/remedy's limits count (remedy.go).
@@ -101,6 +108,14 @@ type EarlyResolve struct {
 	StartsAt   time.Time
 	EndsAt     time.Time
 	ReceivedAt time.Time
+}
+
+// PrefetchQuery is what Tx.Prefetch reads.
+type PrefetchQuery struct {
+	Machines []string
+	Keys     []string // problem keys
+	// ClosedSince: the earliest time a ReopenableTask lookup will ask from; zero: none will.
+	ClosedSince time.Time
 }
 
 // Filter selects tasks; empty fields match everything.

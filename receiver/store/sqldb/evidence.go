@@ -32,17 +32,20 @@ func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // WantEvidence implements store.Tx.
 func (x *Tx) WantEvidence(ctx context.Context, taskID int64, snap *store.Snapshot, now time.Time) error {
-	if _, err := x.exec(ctx, `INSERT INTO machine_facts (task_id, next_at) VALUES ($1, $2)
-ON CONFLICT (task_id) DO UPDATE SET next_at = excluded.next_at`, taskID, us(now)); err != nil {
-		return fmt.Errorf("want facts of task %d: %w", taskID, err)
+	b := x.held()
+	if i, ok := b.factAt[taskID]; ok {
+		b.facts[i][1] = us(now) // one row per task in a statement: ON CONFLICT cannot touch a row twice
+	} else {
+		b.factAt[taskID] = len(b.facts)
+		b.facts = append(b.facts, []any{taskID, us(now)})
+		b.n++
 	}
-	if snap == nil {
+	if snap == nil || b.snapAt[taskID] {
 		return nil
 	}
-	if _, err := x.exec(ctx, `INSERT INTO snapshots (task_id, target, module, state, next_at) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (task_id) DO NOTHING`, taskID, clean(snap.Target, 1024), clean(snap.Module, 256), store.SnapshotPending, us(now)); err != nil {
-		return fmt.Errorf("want snapshot of task %d: %w", taskID, err)
-	}
+	b.snapAt[taskID] = true
+	b.snaps = append(b.snaps, []any{taskID, clean(snap.Target, 1024), clean(snap.Module, 256), store.SnapshotPending, us(now)})
+	b.n++
 	return nil
 }
 

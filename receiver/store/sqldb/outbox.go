@@ -46,20 +46,18 @@ func errText(s string) string {
 // Enqueue implements store.Tx.
 func (x *Tx) Enqueue(ctx context.Context, msgs []store.Message) error {
 	for _, m := range msgs {
-		var id int64
-		err := x.queryRow(ctx, `INSERT INTO outbox (task_id, recipient, channel, address, step, fields, text, created_at, attempts,
-next_at, sent_at, gave_up, last_error) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,0,$11,$12) RETURNING id`,
-			m.TaskID, m.To, m.Channel, m.Address, m.Step, js(m.Fields), m.Text, us(m.CreatedAt), b2i(m.GaveUp), us(m.CreatedAt),
-			b2i(m.GaveUp), errText(m.LastError)).Scan(&id)
+		id, err := x.nextID(ctx, "outbox")
 		if err != nil {
 			return fmt.Errorf("enqueue: %w", err)
 		}
+		b := x.held()
+		b.outbox = append(b.outbox, []any{id, m.TaskID, m.To, m.Channel, m.Address, m.Step, js(m.Fields), m.Text, us(m.CreatedAt),
+			b2i(m.GaveUp), us(m.CreatedAt), 0, b2i(m.GaveUp), errText(m.LastError)})
+		b.n++
 		if m.GaveUp {
 			// Nobody to send it to: the outcome is known now, and stored like any other.
-			if err := x.addAttempt(ctx, store.Attempt{MessageID: id, TaskID: m.TaskID, At: m.CreatedAt, Channel: m.Channel,
-				Recipient: m.To, Result: store.AttemptGaveUp, Error: m.LastError}); err != nil {
-				return fmt.Errorf("enqueue: %w", err)
-			}
+			b.attempts = append(b.attempts, []any{id, m.TaskID, us(m.CreatedAt), m.Channel, m.To, store.AttemptGaveUp, errText(m.LastError)})
+			b.n++
 		}
 	}
 	return nil

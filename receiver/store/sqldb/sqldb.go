@@ -39,6 +39,14 @@ type Dialect struct {
 	// deallocate per statement and transaction. Otherwise (SQLite) statements are prepared once
 	// for the database (DB.stmt).
 	DriverCachesStatements bool
+	// Sequences: ids taken ahead come from the identity columns' sequences (PostgreSQL);
+	// otherwise from the largest id, under the database's write lock (SQLite).
+	Sequences bool
+	// BatchParams bounds the parameters of one multi-row INSERT and makes its placeholders "?"
+	// (SQLite: modernc.org/sqlite binds each parameter by searching the arguments, so a statement
+	// costs the square of its parameters, and "$n" names cost a number formatting each); 0:
+	// maxBatchRows rows with "$n" (PostgreSQL).
+	BatchParams int
 }
 
 // DB is a store.Store.
@@ -165,7 +173,11 @@ func (s *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	tx := &Tx{tx: sqlTx, d: s.d, db: s}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = tx.flush(ctx) // the inserts held back (batch.go), before the commit
+	}
+	if err != nil {
 		_ = sqlTx.Rollback()
 		if s.d.IsConflict(err) {
 			return fmt.Errorf("%w: %v", store.ErrConflict, err)
@@ -187,6 +199,9 @@ type Tx struct {
 	d     Dialect
 	db    *DB
 	stmts map[string]*sql.Stmt
+	b     *batch          // inserts held back (batch.go)
+	ids   map[string]*ids // ids taken ahead, by table
+	pf    *prefetch       // what Prefetch read
 }
 
 // stmt returns the database's prepared statement for q (nil once the cache is full).
@@ -236,6 +251,9 @@ func (x *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 }
 
 func (x *Tx) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if err := x.flush(ctx); err != nil {
+		return errRow{err}
+	}
 	if x.d.DriverCachesStatements {
 		return x.tx.QueryRowContext(ctx, q, args...)
 	}
@@ -247,6 +265,9 @@ func (x *Tx) queryRow(ctx context.Context, q string, args ...any) scanner {
 }
 
 func (x *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if err := x.flush(ctx); err != nil {
+		return nil, err
+	}
 	if x.d.DriverCachesStatements {
 		return x.tx.ExecContext(ctx, q, args...)
 	}
@@ -273,6 +294,9 @@ func (x *Tx) oneTask(ctx context.Context, q string, args ...any) (*task.Task, er
 }
 
 func (x *Tx) OpenTask(ctx context.Context, machine string) (*task.Task, error) {
+	if t, ok, err := x.cachedOpenTask(machine); ok || err != nil {
+		return t, err
+	}
 	t, err := x.oneTask(ctx, `SELECT `+taskCols+` FROM tasks WHERE machine = $1 AND state NOT IN `+closedStates, machine)
 	if err != nil {
 		return nil, fmt.Errorf("open task: %w", err)
@@ -281,6 +305,9 @@ func (x *Tx) OpenTask(ctx context.Context, machine string) (*task.Task, error) {
 }
 
 func (x *Tx) ReopenableTask(ctx context.Context, machine, key string, since time.Time) (*task.Task, error) {
+	if x.noReopenable(machine, since) {
+		return nil, nil
+	}
 	t, err := x.oneTask(ctx, `SELECT `+taskCols+` FROM tasks WHERE machine = $1 AND state IN ('done','auto_resolved')
 AND closed_at >= $2 AND EXISTS (SELECT 1 FROM problems WHERE problems.task_id = tasks.id AND problems.key = $3)
 ORDER BY closed_at DESC, id DESC LIMIT 1`,
@@ -303,18 +330,30 @@ func (x *Tx) Task(ctx context.Context, id int64) (*task.Task, error) {
 }
 
 func (x *Tx) CreateTask(ctx context.Context, t *task.Task) error {
-	err := x.queryRow(ctx, `INSERT INTO tasks (machine, fleet, identity, location, site, category, severity,
-title, state, assignee, team, created_at, updated_at, opened_at, acked_at, started_at, reported_at, closed_at, cleared_at,
-last_escalated_at, report, reason, recurrences, failed_repairs, escalations, ladder_step, step_at, step_failed, escalate_at)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29) RETURNING id`,
-		taskArgs(t)...).Scan(&t.ID)
+	id, err := x.nextID(ctx, "tasks")
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
+	t.ID = id
+	row := append([]any{id}, taskArgs(t)...)
+	b := x.held()
+	b.taskAt[id] = len(b.tasks)
+	b.tasks = append(b.tasks, row)
+	b.n++
+	x.notedTask(t, row)
 	return nil
 }
 
 func (x *Tx) UpdateTask(ctx context.Context, t *task.Task) error {
+	row := append([]any{t.ID}, taskArgs(t)...)
+	if b := x.b; b != nil {
+		if i, ok := b.taskAt[t.ID]; ok { // not inserted yet: insert it as it is now
+			b.tasks[i] = row
+			x.notedTask(t, row)
+			return nil
+		}
+	}
+	defer x.notedTask(t, row)
 	args := append(taskArgs(t), t.ID)
 	res, err := x.exec(ctx, `UPDATE tasks SET machine=$1, fleet=$2, identity=$3, location=$4, site=$5,
 category=$6, severity=$7, title=$8, state=$9, assignee=$10, team=$11, created_at=$12, updated_at=$13, opened_at=$14,
@@ -331,6 +370,9 @@ escalate_at=$29 WHERE id=$30`, args...)
 }
 
 func (x *Tx) Occurrence(ctx context.Context, key string, startsAt time.Time) (*task.Problem, error) {
+	if p, ok, err := x.cachedOccurrence(key, startsAt); ok || err != nil {
+		return p, err
+	}
 	p, err := scanProblem(x.queryRow(ctx, `SELECT `+problemCols+` FROM problems WHERE key = $1 AND starts_at = $2`+x.d.ForUpdate,
 		key, us(startsAt)))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -369,6 +411,9 @@ func (x *Tx) exists(ctx context.Context, what, q string, args ...any) (bool, err
 type txQuerier struct{ x *Tx }
 
 func (q txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := q.x.flush(ctx); err != nil {
+		return nil, err
+	}
 	if q.x.d.DriverCachesStatements {
 		return q.x.tx.QueryContext(ctx, query, args...)
 	}
@@ -401,18 +446,28 @@ func problems(ctx context.Context, q querier, taskID int64) ([]task.Problem, err
 }
 
 func (x *Tx) AddProblem(ctx context.Context, p *task.Problem) error {
-	err := x.queryRow(ctx, `INSERT INTO problems (task_id, key, alertname, category, severity, labels,
-annotations, starts_at, ends_at, firing, received_at, resolved_at, fingerprint, generator_url, source_url)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING id`,
-		p.TaskID, p.Key, p.Alertname, p.Category, p.Severity, js(p.Labels), js(p.Annotations), us(p.StartsAt),
-		us(p.EndsAt), b2i(p.Firing), us(p.ReceivedAt), us(p.ResolvedAt), p.Fingerprint, p.GeneratorURL, p.SourceURL).Scan(&p.ID)
+	id, err := x.nextID(ctx, "problems")
 	if err != nil {
 		return fmt.Errorf("add problem: %w", err)
 	}
+	p.ID = id
+	b := x.held()
+	b.probAt[id] = len(b.problems)
+	b.problems = append(b.problems, problemRow(p))
+	b.n++
+	x.notedProblem(p)
 	return nil
 }
 
 func (x *Tx) UpdateProblem(ctx context.Context, p *task.Problem) error {
+	if b := x.b; b != nil {
+		if i, ok := b.probAt[p.ID]; ok {
+			b.problems[i] = problemRow(p)
+			x.notedProblem(p)
+			return nil
+		}
+	}
+	defer x.notedProblem(p)
 	_, err := x.exec(ctx, `UPDATE problems SET task_id=$1, severity=$2, labels=$3, annotations=$4, ends_at=$5,
 firing=$6, received_at=$7, resolved_at=$8, fingerprint=$9, generator_url=$10, source_url=$11 WHERE id=$12`,
 		p.TaskID, p.Severity, js(p.Labels), js(p.Annotations), us(p.EndsAt), b2i(p.Firing), us(p.ReceivedAt),
@@ -424,11 +479,13 @@ firing=$6, received_at=$7, resolved_at=$8, fingerprint=$9, generator_url=$10, so
 }
 
 func (x *Tx) AddEvents(ctx context.Context, evs []task.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	b := x.held()
 	for _, e := range evs {
-		if _, err := x.exec(ctx, `INSERT INTO events (task_id, at, actor, kind, from_state, to_state, text)
-VALUES ($1,$2,$3,$4,$5,$6,$7)`, e.TaskID, us(e.At), e.Actor, e.Kind, string(e.From), string(e.To), e.Text); err != nil {
-			return fmt.Errorf("add event: %w", err)
-		}
+		b.events = append(b.events, []any{e.TaskID, us(e.At), e.Actor, e.Kind, string(e.From), string(e.To), e.Text})
+		b.n++
 	}
 	return nil
 }
@@ -484,6 +541,9 @@ ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen`, name, us(at))
 }
 
 func (x *Tx) EarlyResolve(ctx context.Context, key string, startsAt time.Time) (*store.EarlyResolve, error) {
+	if e, ok := x.cachedEarlyResolve(key, startsAt); ok {
+		return e, nil
+	}
 	e := store.EarlyResolve{Key: key, StartsAt: startsAt}
 	var end, rec int64
 	err := x.queryRow(ctx, `SELECT ends_at, received_at FROM early_resolves WHERE key = $1 AND starts_at = $2`, key, us(startsAt)).Scan(&end, &rec)
@@ -502,10 +562,20 @@ func (x *Tx) AddEarlyResolve(ctx context.Context, e store.EarlyResolve) error {
 ON CONFLICT (key, starts_at) DO NOTHING`, e.Key, us(e.StartsAt), us(e.EndsAt), us(e.ReceivedAt)); err != nil {
 		return fmt.Errorf("add early resolve: %w", err)
 	}
+	if x.pf != nil {
+		if m, ok := x.pf.early[e.Key]; ok {
+			if _, had := m[us(e.StartsAt)]; !had {
+				m[us(e.StartsAt)] = [2]int64{us(e.EndsAt), us(e.ReceivedAt)}
+			}
+		}
+	}
 	return nil
 }
 
 func (x *Tx) PruneEarlyResolves(ctx context.Context, before time.Time, max int) (int, error) {
+	if x.pf != nil {
+		x.pf.earlyOff = true
+	}
 	res, err := x.exec(ctx, `DELETE FROM early_resolves WHERE received_at < $1`, us(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune early resolves: %w", err)

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ProblemLookups", testProblemLookups},
 		{"Evidence", testEvidence},
 		{"Remediations", testRemediations},
+		{"Prefetch", testPrefetch},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
