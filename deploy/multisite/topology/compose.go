@@ -26,11 +26,16 @@ var images = map[Kind]string{
 	VMAlert:         "victoriametrics/vmalert:v1.79.5",
 	Exporter:        "cgminer-stack/cgminer_exporter:dev",
 	Receiver:        "cgminer-stack/repair_receiver:dev",
+	Price:           "cgminer-stack/price_exporter:dev",
 }
+
+// dashboardFiles are the dashboards Grafana provisions, as in the single-box docker-compose.yml.
+var dashboardFiles = []string{"farm.json", "miner.json", "repairs.json", "site.json", "rack.json", "health.json", "pools.json", "energy.json"}
 
 var dockerfiles = map[Kind]string{
 	Exporter: "docker/exporter.Dockerfile",
 	Receiver: "docker/receiver.Dockerfile",
+	Price:    "docker/price.Dockerfile",
 }
 
 // Compose is the docker-compose file of the whole topology (every service on the host's network,
@@ -93,12 +98,13 @@ func (d *Deployment) Compose(t *Topology, composeDir string) ([]byte, error) {
 		"volumes": []any{
 			filepath.Join(repo, composeDir, "config/centre/grafana-datasource.yml") + ":/etc/grafana/provisioning/datasources/victoriametrics.yml:ro",
 			filepath.Join(repo, "dashboards/provisioning/dashboards") + ":/etc/grafana/provisioning/dashboards:ro",
-			filepath.Join(repo, "dashboards/farm.json") + ":/etc/grafana/dashboards/cgminer/farm.json:ro",
-			filepath.Join(repo, "dashboards/miner.json") + ":/etc/grafana/dashboards/cgminer/miner.json:ro",
-			filepath.Join(repo, "dashboards/repairs.json") + ":/etc/grafana/dashboards/cgminer/repairs.json:ro",
-			"grafana-data:/var/lib/grafana",
 		},
 	}
+	gv := services["grafana"].(map[string]any)
+	for _, f := range dashboardFiles {
+		gv["volumes"] = append(gv["volumes"].([]any), filepath.Join(repo, "dashboards", f)+":/etc/grafana/dashboards/cgminer/"+f+":ro")
+	}
+	gv["volumes"] = append(gv["volumes"].([]any), "grafana-data:/var/lib/grafana")
 	volumes["grafana-data"] = nil
 	for i, s := range t.Sites {
 		services["minersim-"+s.Name] = map[string]any{

@@ -62,6 +62,7 @@ const (
 	VMAlert         Kind = "vmalert"
 	Exporter        Kind = "cgminer_exporter"
 	Receiver        Kind = "repair_receiver"
+	Price           Kind = "price_exporter"
 )
 
 // Deployment is what Generate makes: files relative to ConfigDir, and the services.
@@ -471,6 +472,11 @@ func (g *gen) centre() error {
 	}
 	g.d.Services = append(g.d.Services, Service{Name: "vmalert", Kind: VMAlert, Listen: c.VMAlert, Ready: "/health", Args: va})
 
+	if c.Price != "" {
+		g.d.Services = append(g.d.Services, Service{Name: "price_exporter", Kind: Price, Listen: c.Price, Ready: "/metrics",
+			Args: []string{"--config.file=" + g.repo("dashboards", "price.yml"), "--web.listen-address=" + c.Price}})
+	}
+
 	if err := g.alertmanagerConfig("centre/alertmanager.yml"); err != nil {
 		return err
 	}
@@ -496,11 +502,10 @@ func (g *gen) centre() error {
 		if err := g.receiverConfig(addr, rel); err != nil {
 			return err
 		}
+		// The lease keeps its production interval (5 s) in fast mode too: the e2e measures the
+		// handover a deployment gets.
 		args := []string{"--config.file=" + g.config(rel), "--web.config.file=" + g.repo("receiver", "web.yml"),
 			"--web.listen-address=" + addr, "--storage.postgres-dsn=" + g.o.PostgresDSN, "--prometheus.url=" + vm}
-		if g.o.Fast != nil {
-			args = append(args, "--lease.interval=2s")
-		}
 		g.d.Services = append(g.d.Services, Service{Name: name, Kind: Receiver, Listen: addr, Ready: "/-/ready", Args: args})
 	}
 	return nil
@@ -521,12 +526,19 @@ func (g *gen) scrapeConfig(rel string) error {
 	job := func(name string, targets []any) map[string]any {
 		return map[string]any{"job_name": name, "static_configs": []any{map[string]any{"targets": targets}}}
 	}
+	jobs := []any{
+		job("repair_receiver", rs), job("alertmanager", ams),
+		job("vmalert", []any{c.VMAlert}), job("victoriametrics", []any{c.VictoriaMetrics}),
+	}
+	if c.Price != "" {
+		// prometheus.yml's job price: the economics dashboard's prices, once a minute.
+		p := job("price", []any{c.Price})
+		p["scrape_interval"] = g.interval("60s")
+		jobs = append(jobs, p)
+	}
 	return g.write(rel, map[string]any{
-		"global": map[string]any{"scrape_interval": g.interval("30s")},
-		"scrape_configs": []any{
-			job("repair_receiver", rs), job("alertmanager", ams),
-			job("vmalert", []any{c.VMAlert}), job("victoriametrics", []any{c.VictoriaMetrics}),
-		},
+		"global":         map[string]any{"scrape_interval": g.interval("30s")},
+		"scrape_configs": jobs,
 	})
 }
 

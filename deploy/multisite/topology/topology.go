@@ -38,6 +38,9 @@ type Centre struct {
 	Receivers []string `yaml:"receivers"`
 	// Postgres is the database's host:port (the compose file runs it; a real one is yours).
 	Postgres string `yaml:"postgres"`
+	// Price is price_exporter's listen address (dashboards/price.yml: the economics dashboard's
+	// hashprice, tariffs and purchase prices), scraped by VictoriaMetrics; empty: none.
+	Price string `yaml:"price,omitempty"`
 }
 
 // AlertmanagerReplica is one replica of the cluster: its web (API) and cluster (gossip) addresses.
@@ -126,6 +129,11 @@ func (t *Topology) Validate() error {
 	}
 	if err := addr("centre.postgres", c.Postgres); err != nil {
 		return err
+	}
+	if c.Price != "" {
+		if err := addr("centre.price", c.Price); err != nil {
+			return err
+		}
 	}
 	if n := len(c.Alertmanagers); n < 1 || n > maxReplicas {
 		return fmt.Errorf("topology: centre.alertmanagers: %d replicas (1..%d)", n, maxReplicas)

@@ -49,6 +49,8 @@ sites:
 		{"bad address", "127.0.0.1:8880", "localhost", "not host:port"},
 		{"bad port", "127.0.0.1:8880", "127.0.0.1:99999", "bad port"},
 		{"shared address", "vmalert: 127.0.0.1:8880", "vmalert: 127.0.0.1:8428", "both listen on 127.0.0.1:8428"},
+		{"price on a shard's address", "  postgres: 127.0.0.1:5432\n", "  postgres: 127.0.0.1:5432\n  price: 127.0.0.1:9090\n", "both listen on 127.0.0.1:9090"},
+		{"bad price address", "  postgres: 127.0.0.1:5432\n", "  postgres: 127.0.0.1:5432\n  price: 9157\n", "centre.price"},
 		{"no shards", "shards: [127.0.0.1:9090]", "shards: []", "0 shards"},
 		{"no exporters", "exporters: [{listen: 127.0.0.1:9154, ranges: [10.1.0.0/16]}]", "exporters: []", "0 exporters"},
 		{"no ranges", "ranges: [10.1.0.0/16]", "ranges: []", "no ranges"},
@@ -252,7 +254,7 @@ func TestGeneratedConfigsLoad(t *testing.T) {
 			}
 		}
 		bin := t.TempDir()
-		for _, c := range [][2]string{{"cgminer_exporter", "./exporter"}, {"repair_receiver", "./receiver"}} {
+		for _, c := range [][2]string{{"cgminer_exporter", "./exporter"}, {"repair_receiver", "./receiver"}, {"price_exporter", "./dashboards/cmd/price_exporter"}} {
 			run("go", "build", "-o", filepath.Join(bin, c[0]), c[1])
 		}
 		for _, s := range d.Services {
@@ -273,6 +275,8 @@ func TestGeneratedConfigsLoad(t *testing.T) {
 				run(filepath.Join(bin, "cgminer_exporter"), "--config.file="+cfg, "--config.check")
 			case Receiver:
 				run(filepath.Join(bin, "repair_receiver"), "--config.file="+cfg, "--web.config.file="+filepath.Join(abs, "receiver/web.yml"), "--config.check")
+			case Price:
+				run(filepath.Join(bin, "price_exporter"), "--config.file="+cfg, "--config.check")
 			case VMAlert:
 				var rules []string
 				for _, a := range s.Args {
