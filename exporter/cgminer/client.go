@@ -325,11 +325,11 @@ func isAPI(v Value, raw []byte, err error) bool {
 		return true
 	}
 	parts := 0
-	for _, m := range v.obj {
-		if m.Value.kind != Array || len(m.Value.arr) == 0 {
+	for _, m := range v.obj() {
+		if m.Value.kind != Array || len(m.Value.arr()) == 0 {
 			continue
 		}
-		if StatusOf(m.Value.arr[0]) == nil {
+		if StatusOf(m.Value.arr()[0]) == nil {
 			return false
 		}
 		parts++

@@ -240,7 +240,7 @@ func (p *parser) members(depth int, end byte, first *Member) (Value, error) {
 			if expectMember && len(p.mems) > base {
 				p.rep |= RepairTrailingComma
 			}
-			return Value{kind: Object, obj: p.popMembers(base)}, nil
+			return objectValue(p.popMembers(base)...), nil
 		case c == ',':
 			p.i++
 			if expectMember {
@@ -329,7 +329,7 @@ func (p *parser) elems(depth int) (Value, error) {
 			if expectElem && len(p.vals) > base {
 				p.rep |= RepairTrailingComma
 			}
-			return Value{kind: Array, arr: p.popValues(base)}, nil
+			return arrayValue(p.popValues(base)...), nil
 		case ',':
 			p.i++
 			if expectElem {

@@ -36,8 +36,8 @@ func StatusOf(body Value) []Status {
 	}
 	switch st.Kind() {
 	case Array:
-		out := make([]Status, 0, len(st.arr))
-		for _, e := range st.arr {
+		out := make([]Status, 0, len(st.arr()))
+		for _, e := range st.arr() {
 			out = append(out, statusFrom(e))
 		}
 		return out
@@ -85,7 +85,7 @@ type Reply struct {
 // STATUS but with data (some forks) counts as success.
 func (r *Reply) OK() bool {
 	if len(r.Status) == 0 {
-		return len(r.Body.obj) > 0
+		return len(r.Body.obj()) > 0
 	}
 	return r.Status[0].OK()
 }
@@ -113,7 +113,7 @@ func (r *Reply) Section(name string) []Value {
 	}
 	switch v.Kind() {
 	case Array:
-		return v.arr
+		return v.arr()
 	case Object:
 		return []Value{v}
 	}
@@ -162,10 +162,10 @@ func splitJoined(top Value, cmds []Command, rep Repair) (map[string]*Reply, bool
 		}
 		body := v
 		if v.Kind() == Array {
-			if len(v.arr) == 0 {
+			if len(v.arr()) == 0 {
 				continue
 			}
-			body = v.arr[0]
+			body = v.arr()[0]
 		}
 		if body.Kind() != Object {
 			continue

@@ -38,7 +38,7 @@ func TestReusedBuffersKeepNoReply(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if got, want := fmt.Sprint(body), fmt.Sprint(want); got != want {
+		if got, want := dump(body), dump(want); got != want {
 			return fmt.Errorf("reply %d changed after others were read:\n got %.200s\nwant %.200s", n, got, want)
 		}
 		return nil
@@ -54,7 +54,7 @@ func TestReusedBuffersKeepNoReply(t *testing.T) {
 	}
 	for n, v := range kept {
 		want, _, _ := ParseJSON([]byte(reply(n)))
-		if fmt.Sprint(v) != fmt.Sprint(want) {
+		if dump(v) != dump(want) {
 			t.Fatalf("parse %d changed after others were parsed", n)
 		}
 	}
@@ -138,5 +138,66 @@ func TestInternTableBounded(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// dump writes a Value out in full, for comparing two.
+func dump(v Value) string {
+	var b strings.Builder
+	var walk func(Value)
+	walk = func(v Value) {
+		switch v.Kind() {
+		case Object:
+			b.WriteByte('{')
+			for _, m := range v.Members() {
+				fmt.Fprintf(&b, "%q:", m.Key)
+				walk(m.Value)
+				b.WriteByte(',')
+			}
+			b.WriteByte('}')
+		case Array:
+			b.WriteByte('[')
+			for _, e := range v.Elems() {
+				walk(e)
+				b.WriteByte(',')
+			}
+			b.WriteByte(']')
+		default:
+			fmt.Fprintf(&b, "%s(%q)", v.Kind(), v.Str())
+		}
+	}
+	walk(v)
+	return b.String()
+}
+
+func TestValueEqual(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{"same", `{"a":[1,"x",{"b":null}],"c":true}`, `{"a":[1,"x",{"b":null}],"c":true}`, true},
+		{"number text differs", `{"a":1.0}`, `{"a":1}`, false},
+		{"member order", `{"a":1,"b":2}`, `{"b":2,"a":1}`, false},
+		{"element differs", `[1,2,3]`, `[1,2,4]`, false},
+		{"array length", `[1,2]`, `[1,2,3]`, false},
+		{"nan equals nan", `{"t":nan}`, `{"t":nan}`, true},
+		{"bool", `[true]`, `[false]`, false},
+		{"key differs", `{"a":1}`, `{"A":1}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _, err := ParseJSON([]byte(tc.a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _, err := ParseJSON([]byte(tc.b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Equal(b); got != tc.want {
+				t.Errorf("Equal = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

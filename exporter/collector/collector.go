@@ -50,7 +50,13 @@ func desc(name, help string, labels ...string) *def {
 	return d
 }
 
+// maxDefs bounds the metrics there are (the text writer's counting sort).
+const maxDefs = 128
+
 func init() {
+	if len(defs) > maxDefs {
+		panic("collector: more metrics than maxDefs")
+	}
 	sort.Slice(defs, func(i, j int) bool { return defs[i].name < defs[j].name })
 	for i, d := range defs {
 		d.rank = i
@@ -126,6 +132,7 @@ func (p *Probe) Collect(ch chan<- prometheus.Metric) {
 type sink struct {
 	samples []sample
 	arena   []string
+	out     []sample // the samples in exposition order (sorted)
 }
 
 func (s *sink) add(d *def, t prometheus.ValueType, v float64, lv []string) {

@@ -37,14 +37,7 @@ func (p *Probe) WriteText(w io.Writer) error {
 func (p *Probe) AppendText(dst []byte) []byte {
 	sk := sinkPool.Get().(*sink)
 	p.walk(sk)
-	samples := sk.done()
-	// Metrics by name (each def's rank in name order is fixed at init), then by label values.
-	slices.SortStableFunc(samples, func(a, b sample) int {
-		if a.d != b.d {
-			return a.d.rank - b.d.rank
-		}
-		return compareLabels(&a, &b)
-	})
+	samples := sk.sorted()
 	var prev *def
 	for i := range samples {
 		s := &samples[i]
@@ -78,8 +71,9 @@ func (p *Probe) AppendText(dst []byte) []byte {
 	// The pool must not keep label values alive.
 	clear(sk.samples)
 	clear(sk.arena)
+	clear(sk.out)
 	if cap(sk.samples) <= maxPooledSamples && cap(sk.arena) <= maxPooledLabels {
-		sk.samples, sk.arena = sk.samples[:0], sk.arena[:0]
+		sk.samples, sk.arena, sk.out = sk.samples[:0], sk.arena[:0], sk.out[:0]
 		sinkPool.Put(sk)
 	}
 	return dst
@@ -97,6 +91,46 @@ var (
 	textBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 	sinkPool    = sync.Pool{New: func() any { return &sink{samples: make([]sample, 0, 128), arena: make([]string, 0, 256)} }}
 )
+
+// sorted returns the samples in exposition order: metrics by name (each metric's rank in name
+// order is fixed at init), then by label values. A stable counting sort by rank, then an
+// insertion sort of each metric's samples, which the walk emits nearly in order (boards, fans,
+// pools by number).
+func (s *sink) sorted() []sample {
+	in := s.done()
+	var count [maxDefs + 1]int
+	for i := range in {
+		count[in[i].d.rank+1]++
+	}
+	for r := 1; r <= maxDefs; r++ {
+		count[r] += count[r-1]
+	}
+	out := slices.Grow(s.out[:0], len(in))[:len(in)]
+	for i := range in {
+		r := in[i].d.rank
+		out[count[r]] = in[i]
+		count[r]++
+	}
+	for lo := 0; lo < len(out); {
+		hi := lo + 1
+		for hi < len(out) && out[hi].d == out[lo].d {
+			hi++
+		}
+		if hi-lo > 32 {
+			// Many samples of one metric (a miner with many pools or faults): no quadratic sort.
+			slices.SortStableFunc(out[lo:hi], func(a, b sample) int { return compareLabels(&a, &b) })
+		} else {
+			for i := lo + 1; i < hi; i++ {
+				for j := i; j > lo && compareLabels(&out[j-1], &out[j]) > 0; j-- {
+					out[j-1], out[j] = out[j], out[j-1]
+				}
+			}
+		}
+		lo = hi
+	}
+	s.out = out
+	return out
+}
 
 // TextBuffer is a reused buffer for AppendText; PutText gives it back.
 func TextBuffer() *[]byte { return textBuffers.Get().(*[]byte) }
