@@ -1,7 +1,7 @@
 # repair_receiver: the demo configuration must load (config, web users, token), and `make
 # receiver-run` starts the receiver on the demo configuration. The Go tests (unit, store
 # conformance, HTTP, kill -9 of the built binary) run in go-test. See receiver/README.md.
-.PHONY: receiver-check receiver-run bench-receiver
+.PHONY: receiver-check receiver-run
 
 receiver-check:
 	$(GO) run ./receiver --config.file=receiver/receiver.yml --web.config.file=receiver/web.yml --config.check
@@ -13,9 +13,7 @@ receiver-run: build
 	./$(BIN)/repair_receiver --config.file=receiver/receiver.yml --web.config.file=receiver/web.yml \
 	  --storage.path=.work/repair_receiver.db --prometheus.url=http://127.0.0.1:9090
 
-# Numbers go to receiver/BENCHMARKS.md by hand, with the method.
-bench-receiver:
-	$(GO) test -run '^$$' -bench . -benchtime 10x ./receiver/web
+# bench-receiver: mk/bench-receiver.mk.
 
 # The PostgreSQL store's tests start a throw-away PostgreSQL 15 (receiver/store/postgres); they fail,
 # never skip, without it, so go-test gets it installed first.

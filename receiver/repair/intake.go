@@ -2,6 +2,8 @@ package repair
 
 import (
 	"context"
+	"hash/fnv"
+	"maps"
 	"sync"
 	"time"
 
@@ -23,6 +25,11 @@ import (
 // now at the head. A group that fails is not retried as a group: each of its deliveries is then
 // stored alone, so that one bad delivery (or one that breaks a rule of the store) fails only
 // itself, with its own 503.
+//
+// On a store with one writer (SQLite) there is one queue. Where writers run side by side
+// (PostgreSQL), Groups queues do, each with its own leader, so that one group's commit (its
+// WAL flush) overlaps the next group's statements; a delivery goes to the queue of its first
+// alert's machine, so that the deliveries about one machine do not race each other.
 type intake struct {
 	mu    sync.Mutex
 	queue []*delivery
@@ -58,7 +65,12 @@ func (d *delivery) finish(err error) {
 func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error) {
 	d := &delivery{ctx: ctx, cfg: s.cfg(), now: s.clock.Now(), events: res.Events, watchdog: res.Watchdog,
 		done: make(chan struct{}), lead: make(chan struct{}, 1)}
-	in := &s.intake
+	in := &s.intakes[0]
+	if len(s.intakes) > 1 && len(res.Events) > 0 {
+		h := fnv.New32a()
+		h.Write([]byte(res.Events[0].Machine))
+		in = &s.intakes[h.Sum32()%uint32(len(s.intakes))]
+	}
 	in.mu.Lock()
 	in.queue = append(in.queue, d)
 	lead := !in.busy
@@ -72,7 +84,7 @@ func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error)
 		}
 	}
 	for i := 0; !d.end; i++ {
-		s.storeGroup()
+		s.storeGroup(in)
 		if s.chunkHook != nil {
 			s.chunkHook(i)
 		}
@@ -93,8 +105,7 @@ func (s *Service) Ingest(ctx context.Context, res alert.Result) (Summary, error)
 
 // storeGroup stores the next group from the head of the queue in one transaction and finishes
 // the deliveries it completed.
-func (s *Service) storeGroup() {
-	in := &s.intake
+func (s *Service) storeGroup(in *intake) {
 	chunk := s.chunk
 	if chunk <= 0 {
 		chunk = IngestChunk
@@ -141,6 +152,8 @@ func (s *Service) storeGroup() {
 		changes pending
 	}
 	parts := make([]part, len(group))
+	var as assignments
+	gen := s.loads.generation()
 	// What the group's alerts will look up, read in a few queries (store.Tx.Prefetch).
 	var pq store.PrefetchQuery
 	for _, d := range group {
@@ -162,11 +175,11 @@ func (s *Service) storeGroup() {
 		if err := tx.Prefetch(ctx, pq); err != nil {
 			return err
 		}
-		// Open-task counts for least_loaded, read once per team and transaction.
-		as := assignments{}
+		// Open-task counts for least_loaded: from the last group's, or read once per team.
+		as = s.loads.get()
 		applied, early := 0, false
 		for gi, d := range group {
-			if applied >= IngestYield && s.acting.Load() > 0 {
+			if s.yield(applied) {
 				break // a worker waits: commit what is done, the rest goes in the next group
 			}
 			p := &parts[gi]
@@ -177,7 +190,7 @@ func (s *Service) storeGroup() {
 				}
 			}
 			for i := d.next; i < len(d.events) && applied < chunk; i++ {
-				if applied >= IngestYield && s.acting.Load() > 0 {
+				if s.yield(applied) {
 					break
 				}
 				c, err := s.apply(ctx, tx, d.cfg, as, &d.events[i], d.now, &p.sum)
@@ -208,9 +221,18 @@ func (s *Service) storeGroup() {
 			}
 			return
 		}
-		s.remove(group[0])
+		in.remove(group[0])
 		group[0].finish(err)
 		return
+	}
+	reopened := false
+	for gi := range parts {
+		reopened = reopened || parts[gi].sum.Reopened > 0
+	}
+	if reopened {
+		s.loads.drop() // a reopened task counts for its assignee again: read the counts anew
+	} else {
+		s.loads.put(as, gen)
 	}
 	var finished []*delivery
 	for gi, d := range group {
@@ -232,14 +254,19 @@ func (s *Service) storeGroup() {
 		}
 	}
 	for _, d := range finished {
-		s.remove(d)
+		in.remove(d)
 		d.finish(nil)
 	}
 }
 
+// yield reports that the group, with applied alerts in it, commits now because a worker's action
+// waits for the store's one writer (IngestYield).
+func (s *Service) yield(applied int) bool {
+	return s.serial && applied >= IngestYield && s.acting.Load() > 0
+}
+
 // remove takes a delivery out of the queue.
-func (s *Service) remove(d *delivery) {
-	in := &s.intake
+func (in *intake) remove(d *delivery) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for i, q := range in.queue {
@@ -248,4 +275,62 @@ func (s *Service) remove(d *delivery) {
 			return
 		}
 	}
+}
+
+// loadsTTL bounds how long the intake keeps the assignees' open-task counts between groups.
+const loadsTTL = time.Second
+
+// loadCache keeps the open-task counts (and last assignees) of the last committed group for the
+// next one: counting a team's open tasks reads all of them, and a burst paid that once per group.
+// The counts are exact for this process: every other change that can move them (a worker's
+// action, the sweep, verification, reconciliation) commits through Service.inTx, which drops the
+// cache, and the intake's own assignments are counted in it (a group that reopened a task drops
+// it too). Another replica's changes are seen
+// within loadsTTL (before, two groups in flight at once did not see each other's either).
+type loadCache struct {
+	mu  sync.Mutex
+	gen uint64 // bumped by every other committed change
+	at  time.Time
+	as  assignments
+}
+
+func (c *loadCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// get returns a copy of the cached counts, or empty ones (then read from the store).
+func (c *loadCache) get() assignments {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.as == nil || time.Since(c.at) > loadsTTL {
+		return assignments{}
+	}
+	out := make(assignments, len(c.as))
+	for k, v := range c.as {
+		out[k] = &teamLoad{loads: maps.Clone(v.loads), last: v.last}
+	}
+	return out
+}
+
+// put keeps a committed group's counts, unless something else changed the tasks meanwhile.
+func (c *loadCache) put(as assignments, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen || len(as) == 0 {
+		return
+	}
+	if c.as == nil || time.Since(c.at) > loadsTTL {
+		c.at = time.Now() // counts read from the store now (or just now)
+	}
+	c.as = as
+}
+
+// drop forgets the counts: a change other than the intake's committed.
+func (c *loadCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.as = nil
 }

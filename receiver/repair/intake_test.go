@@ -75,9 +75,9 @@ func TestGroupCommit(t *testing.T) {
 			queued := func(want int) {
 				deadline := time.Now().Add(10 * time.Second)
 				for {
-					e.svc.intake.mu.Lock()
-					q := len(e.svc.intake.queue)
-					e.svc.intake.mu.Unlock()
+					e.svc.intakes[0].mu.Lock()
+					q := len(e.svc.intakes[0].queue)
+					e.svc.intakes[0].mu.Unlock()
 					if q == want || time.Now().After(deadline) {
 						return
 					}
@@ -154,9 +154,9 @@ func TestGroupCommitSenderGone(t *testing.T) {
 		first <- err
 	}()
 	for {
-		e.svc.intake.mu.Lock()
-		q := len(e.svc.intake.queue)
-		e.svc.intake.mu.Unlock()
+		e.svc.intakes[0].mu.Lock()
+		q := len(e.svc.intakes[0].queue)
+		e.svc.intakes[0].mu.Unlock()
 		if q == 1 {
 			break
 		}
@@ -169,9 +169,9 @@ func TestGroupCommitSenderGone(t *testing.T) {
 		gone <- err
 	}()
 	for {
-		e.svc.intake.mu.Lock()
-		q := len(e.svc.intake.queue)
-		e.svc.intake.mu.Unlock()
+		e.svc.intakes[0].mu.Lock()
+		q := len(e.svc.intakes[0].queue)
+		e.svc.intakes[0].mu.Unlock()
 		if q == 2 {
 			break
 		}

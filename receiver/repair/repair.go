@@ -43,7 +43,9 @@ type Service struct {
 	health  health
 
 	acting    atomic.Int32                  // workers' actions waiting for or in the store: the intake yields
-	intake    intake                        // deliveries waiting for their group commit (intake.go)
+	serial    bool                          // the store has one writer (SQLite): only then does the intake yield
+	intakes   []intake                      // deliveries waiting for their group commit (intake.go)
+	loads     loadCache                     // open-task counts kept between groups (intake.go)
 	planned   atomic.Pointer[config.Config] // the configuration tasks' escalations are planned under (outbox.go)
 	chunk     int                           // alerts per ingest transaction; 0: IngestChunk (tests set it)
 	chunkHook func(int)                     // called after each committed chunk (tests)
@@ -51,7 +53,15 @@ type Service struct {
 
 // New makes a service.
 func New(st store.Store, cfg func() *config.Config, clock Clock, logger *slog.Logger, m *Metrics) *Service {
-	return &Service{st: st, cfg: cfg, clock: clock, logger: logger, metrics: m}
+	s := &Service{st: st, cfg: cfg, clock: clock, logger: logger, metrics: m, serial: true}
+	if c, ok := st.(interface{ SerialWriters() bool }); ok {
+		s.serial = c.SerialWriters()
+	}
+	s.intakes = make([]intake, 1)
+	if !s.serial {
+		s.intakes = make([]intake, Groups)
+	}
+	return s
 }
 
 // Store returns the store the service writes to.
@@ -109,6 +119,12 @@ func (s *Service) inTx(ctx context.Context, op string, fn func(store.Tx) error) 
 		// Another writer won a race on the same rows (PostgreSQL); back off a little and redo.
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
+	switch op {
+	case "sweep", "verify", "reconcile": // Act drops it itself, when it moved a count
+		if err == nil {
+			s.loads.drop() // it may have moved the open-task counts the intake keeps (intake.go)
+		}
+	}
 	switch {
 	case err == nil:
 		// Only a transaction that changed something proves the store can write: one that only
@@ -145,12 +161,20 @@ func isDomain(err error) bool {
 const (
 	IngestChunk = 500
 	IngestYield = 25
+	// Groups is how many groups of deliveries are stored at once where the store's writers run
+	// side by side (PostgreSQL); one on SQLite (intake.go).
+	Groups = 4
 	// yieldWait bounds how long the intake stands aside for waiting actions after a chunk.
 	yieldWait = 200 * time.Millisecond
 )
 
-// standAside lets the workers' actions that are waiting for the store go first (bounded).
+// standAside lets the workers' actions that are waiting for the store go first (bounded). A
+// store whose writers run side by side (PostgreSQL: row locks) has no need of it: an action does
+// not wait for the intake there.
 func (s *Service) standAside(ctx context.Context) {
+	if !s.serial {
+		return
+	}
 	deadline := time.Now().Add(yieldWait)
 	for s.acting.Load() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
@@ -391,11 +415,14 @@ func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (ta
 	now := s.clock.Now()
 	var out task.Task
 	var c task.Change
+	moved := false // the assignee's open-task count changed (intake.go, loadCache)
 	err := s.inTx(ctx, "act", func(tx store.Tx) error {
 		t, err := tx.Task(ctx, id)
 		if err != nil {
 			return err
 		}
+		before := *t
+		defer func() { moved = t.Assignee != before.Assignee || t.State.Closed() != before.State.Closed() }()
 		if a.Allow != nil {
 			if err := a.Allow(*t); err != nil {
 				return err
@@ -425,6 +452,9 @@ func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (ta
 	})
 	if err != nil {
 		return out, err
+	}
+	if moved {
+		s.loads.drop()
 	}
 	s.commit(pending{c})
 	return out, nil

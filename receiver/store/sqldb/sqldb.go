@@ -69,6 +69,10 @@ const maxCachedStmts = 256
 // New wraps an open, migrated database.
 func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, d: d} }
 
+// SerialWriters reports that the store has one writer at a time (SQLite): a writer waiting for
+// it waits for the transaction in progress.
+func (s *DB) SerialWriters() bool { return s.d.SerialWriters }
+
 // SQL exposes the handle (tests, benchmarks).
 func (s *DB) SQL() *sql.DB { return s.db }
 
