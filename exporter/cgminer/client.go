@@ -379,7 +379,9 @@ func Decode(raw []byte) (Value, Repair, error) {
 func (c *Client) roundTrip(ctx context.Context, addr, command string, limit int, buf []byte) ([]byte, error) {
 	dial := c.Dial
 	if dial == nil {
-		var d net.Dialer
+		// No TCP keep-alive: the connection carries one request and its reply under the
+		// deadline, and keep-alive would only cost four setsockopt calls per probe.
+		d := net.Dialer{KeepAlive: -1}
 		dial = d.DialContext
 	}
 	conn, err := dial(ctx, "tcp", addr)

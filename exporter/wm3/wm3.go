@@ -339,7 +339,9 @@ func cut(s string, n int) string {
 func (c *Client) roundTrip(ctx context.Context, addr string, req []byte, limit int) ([]byte, error) {
 	dial := c.Dial
 	if dial == nil {
-		var d net.Dialer
+		// No TCP keep-alive: the connection carries one request and its reply under the
+		// deadline, and keep-alive would only cost four setsockopt calls per probe.
+		d := net.Dialer{KeepAlive: -1}
 		dial = d.DialContext
 	}
 	conn, err := dial(ctx, "tcp", addr)

@@ -46,7 +46,9 @@ func serveFloor(addr string) error {
 }
 
 func floorExchange(target string) (int, error) {
-	c, err := net.DialTimeout("tcp", target, 10*time.Second)
+	// Without TCP keep-alive, as cgminer_exporter dials: the floor is the least a probe costs.
+	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
+	c, err := d.Dial("tcp", target)
 	if err != nil {
 		return 0, err
 	}
