@@ -147,6 +147,31 @@ func counts(t *testing.T, db string) (tasks, problems, distinctOcc int) {
 	return
 }
 
+// unstored returns the deliveries (of delivery(i)) not all of whose alerts are in the database.
+func unstored(t *testing.T, db string, deliveries []int) []int {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var lost []int
+	for _, i := range deliveries {
+		var n int
+		err := st.SQL().QueryRow(`SELECT COUNT(*) FROM problems p JOIN tasks k ON k.id = p.task_id WHERE k.machine IN ($1, $2, $3, $4, $5)`,
+			fmt.Sprintf(`instance="10.%d.%d.0"`, i/250, i%250), fmt.Sprintf(`instance="10.%d.%d.1"`, i/250, i%250),
+			fmt.Sprintf(`instance="10.%d.%d.2"`, i/250, i%250), fmt.Sprintf(`instance="10.%d.%d.3"`, i/250, i%250),
+			fmt.Sprintf(`instance="10.%d.%d.4"`, i/250, i%250)).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 10 {
+			lost = append(lost, i)
+		}
+	}
+	return lost
+}
+
 // TestKillDuringBurstLosesNothing: SIGKILL the receiver in the middle of a burst of deliveries,
 // restart it, retry what did not get a 2xx (as Alertmanager does), and find every alert exactly
 // once. Every delivery answered 2xx before the kill must already be there before any retry.
@@ -212,6 +237,11 @@ func TestKillDuringBurstLosesNothing(t *testing.T) {
 	tasks, problems, occ := counts(t, db)
 	if tasks < len(stored)*5 || problems != occ {
 		t.Fatalf("after the kill: %d tasks for %d acknowledged deliveries (want >= %d); %d problems, %d distinct", tasks, len(stored), len(stored)*5, problems, occ)
+	}
+	// Each acknowledged delivery by itself, all ten of its alerts: deliveries share transactions
+	// (group commit), and none may be answered before the one holding it is committed.
+	if lost := unstored(t, db, stored); len(lost) > 0 {
+		t.Fatalf("deliveries answered 200 but not stored before the kill: %v", lost)
 	}
 
 	p2 := start(t, bin, freeAddr(t), db)

@@ -189,3 +189,36 @@ func TestGroupCommitSenderGone(t *testing.T) {
 		t.Fatalf("%d tasks, want the one of 10.8.0.1", len(ts))
 	}
 }
+
+// The open-task counts the intake keeps between groups follow every change that moves them: a
+// worker's reassignment between two deliveries (well within loadsTTL) decides the next pick as
+// if the counts were read from the store again.
+func TestLoadsKeptBetweenGroupsFollowChanges(t *testing.T) {
+	e := newEnv(t, "")
+	newAlert := func(inst string) al {
+		return al{name: "MinerFanFailure", instance: inst, site: "site-a", firing: true, start: t0}
+	}
+	for _, inst := range []string{"10.7.0.1", "10.7.0.2", "10.7.0.3"} {
+		e.deliver(newAlert(inst)) // alice, bob, alice: the kept counts are {alice: 2, bob: 1}
+	}
+	var first task.Task
+	for _, tk := range e.tasks() {
+		if tk.Identity["instance"] == "10.7.0.1" {
+			first = tk
+		}
+	}
+	// alice's first task goes to bob: alice 1, bob 2 in the store, so the next one is alice's
+	// (with the counts kept from before the change it would be bob's).
+	e.act(first.ID, "carol", Action{Kind: "assign", Assignee: "bob"})
+	e.deliver(newAlert("10.7.0.4"))
+	got := map[string]string{}
+	for _, tk := range e.tasks() {
+		got[tk.Identity["instance"]] = tk.Assignee
+	}
+	want := map[string]string{"10.7.0.1": "bob", "10.7.0.2": "bob", "10.7.0.3": "alice", "10.7.0.4": "alice"}
+	for inst, who := range want {
+		if got[inst] != who {
+			t.Errorf("%s assigned to %q, want %q (all: %v)", inst, got[inst], who, got)
+		}
+	}
+}
