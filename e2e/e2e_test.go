@@ -180,6 +180,14 @@ func testLoop(c *client, m miner) {
 			t.Errorf("escalation e-mail lacks %q:\n%s", want, body)
 		}
 	}
+	// The e-mail's link opens the task's page, which gives the runbook of the fault (the
+	// receiver's e-mail itself carries the task link, not the runbook).
+	resp := c.do("GET", strings.TrimPrefix(link, c.s.URLs.Receiver), "carol", nil)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("rules/RUNBOOK.md#minerfanfailure")) {
+		t.Errorf("the e-mail's link %s: HTTP %d, the page does not link the runbook", link, resp.StatusCode)
+	}
 	if got := c.task(tk.ID); got.Assignee != "carol" || got.Escalations < 1 || got.State != "open" {
 		t.Errorf("after the escalation: %+v, want the open task carol's", got)
 	}
@@ -309,7 +317,7 @@ func testRemediation(c *client, m miner) {
 		return true, ""
 	})
 	closed := c.waitTaskID(tk.ID, "closed by itself", 3*time.Minute, func(tk task) bool { return tk.State == "auto_resolved" || tk.State == "done" })
-	t.Logf("task #%d %s: %s", tk.ID, closed.State, closed.Reason)
+	t.Logf("task #%d %s: %s", tk.ID, closed.State, closed.History[len(closed.History)-1].Text)
 	n := 0
 	for _, e := range closed.History {
 		if e.Kind == "remediation" && strings.Contains(e.Text, "restart sent") {
