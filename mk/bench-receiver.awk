@@ -10,7 +10,7 @@ function metric(unit,   i) {
 	v = $1; key = v SUBSEP engine
 	if (kind == "baseline") { base[key] = metric("alerts/s"); next }
 	n = ++runs[key]
-	rate[key, n] = metric("alerts/s"); ratio[key, n] = base[key] > 0 ? rate[key, n] / base[key] : 0
+	rate[key, n] = metric("alerts/s"); ratio[key, n] = (base[key] > 0) ? rate[key, n] / base[key] : 0
 	p50[key, n] = metric("action_p50_ms"); p99[key, n] = metric("action_p99_ms")
 	if (!(engine in seen)) { seen[engine] = 1; engines[++ne] = engine }
 	if (!(v in seenv)) { seenv[v] = 1; versions[++nv] = v }
@@ -26,8 +26,10 @@ END {
 		print "\nafter/before, per round (alerts/s; both builds under the same load):"
 		for (e = 1; e <= ne; e++) {
 			a = "after" SUBSEP engines[e]; b = "before" SUBSEP engines[e]
-			for (n = 1; n <= runs[a] && n <= runs[b]; n++)
-				printf "  %-9s round %d: %.2f× (receiver÷baseline %.3f → %.3f)\n", engines[e], n, rate[b, n] > 0 ? rate[a, n] / rate[b, n] : 0, ratio[b, n], ratio[a, n]
+			for (n = 1; n <= runs[a] && n <= runs[b]; n++) {
+				x = (rate[b, n] > 0) ? rate[a, n] / rate[b, n] : 0
+				printf "  %-9s round %d: %.2f× (receiver÷baseline %.3f → %.3f)\n", engines[e], n, x, ratio[b, n], ratio[a, n]
+			}
 		}
 	}
 }

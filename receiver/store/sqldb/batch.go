@@ -25,6 +25,18 @@ import (
 //
 // The durability of a transaction is unchanged: its statements all run before its commit.
 
+// maxHeldRows bounds what a transaction holds back: past it the rows are sent at once, so that
+// the work left when a group stops early for a worker's action (and on any read) stays small.
+const maxHeldRows = 256
+
+// spill sends the held rows once there are maxHeldRows of them.
+func (x *Tx) spill(ctx context.Context) error {
+	if x.b == nil || x.b.n < maxHeldRows {
+		return nil
+	}
+	return x.flush(ctx)
+}
+
 // maxBatchRows bounds the rows of one multi-row INSERT (PostgreSQL allows 65,535 parameters,
 // SQLite 32,766; 29 columns × 500 rows stays below both).
 const maxBatchRows = 500

@@ -46,7 +46,7 @@ func (x *Tx) WantEvidence(ctx context.Context, taskID int64, snap *store.Snapsho
 	b.snapAt[taskID] = true
 	b.snaps = append(b.snaps, []any{taskID, clean(snap.Target, 1024), clean(snap.Module, 256), store.SnapshotPending, us(now)})
 	b.n++
-	return nil
+	return x.spill(ctx)
 }
 
 // FactsDue implements store.Store.

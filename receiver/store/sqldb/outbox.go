@@ -60,7 +60,7 @@ func (x *Tx) Enqueue(ctx context.Context, msgs []store.Message) error {
 			b.n++
 		}
 	}
-	return nil
+	return x.spill(ctx)
 }
 
 func (x *Tx) addAttempt(ctx context.Context, a store.Attempt) error {

@@ -345,7 +345,7 @@ func (x *Tx) CreateTask(ctx context.Context, t *task.Task) error {
 	b.tasks = append(b.tasks, row)
 	b.n++
 	x.notedTask(t, row)
-	return nil
+	return x.spill(ctx)
 }
 
 func (x *Tx) UpdateTask(ctx context.Context, t *task.Task) error {
@@ -460,7 +460,7 @@ func (x *Tx) AddProblem(ctx context.Context, p *task.Problem) error {
 	b.problems = append(b.problems, problemRow(p))
 	b.n++
 	x.notedProblem(p)
-	return nil
+	return x.spill(ctx)
 }
 
 func (x *Tx) UpdateProblem(ctx context.Context, p *task.Problem) error {
@@ -491,7 +491,7 @@ func (x *Tx) AddEvents(ctx context.Context, evs []task.Event) error {
 		b.events = append(b.events, []any{e.TaskID, us(e.At), e.Actor, e.Kind, string(e.From), string(e.To), e.Text})
 		b.n++
 	}
-	return nil
+	return x.spill(ctx)
 }
 
 func (x *Tx) Loads(ctx context.Context, people []string) (map[string]int, error) {

@@ -55,6 +55,6 @@ func OpenWith(ctx context.Context, file string, o Options) (*sqldb.DB, error) {
 	return sqldb.New(db, sqldb.Dialect{
 		IsConflict:    func(err error) bool { return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") },
 		SerialWriters: true,
-		BatchParams:   320,
+		BatchParams:   144,
 	}), nil
 }
