@@ -17,18 +17,24 @@ type Display struct {
 	// FactsRefresh is how often, at most, the receiver asks Prometheus again what an open task's
 	// machine is (cgminer_info, cgminer_device_info, cgminer_probe_error_info).
 	FactsRefresh time.Duration `yaml:"facts_refresh"`
+	// FactsLookback is how far back the receiver looks for a machine's model, firmware, serial
+	// and MAC when it does not report them now (a miner that is down exports no cgminer_info):
+	// their last values within it. 0 asks only for the current ones.
+	FactsLookback time.Duration `yaml:"facts_lookback"`
 
 	loc *time.Location
 }
 
 func defaultDisplay() Display {
-	return Display{Timezone: "UTC", Refresh: time.Minute, FactsRefresh: 5 * time.Minute, loc: time.UTC}
+	return Display{Timezone: "UTC", Refresh: time.Minute, FactsRefresh: 5 * time.Minute, FactsLookback: 24 * time.Hour, loc: time.UTC}
 }
 
 // Bounds of the display settings.
 const (
 	minRefresh      = 10 * time.Second
 	minFactsRefresh = 30 * time.Second
+	// maxFactsLookback keeps the question cheap: one machine's identity series over a week.
+	maxFactsLookback = 7 * 24 * time.Hour
 )
 
 func (c *Config) validateDisplay() error {
@@ -46,6 +52,9 @@ func (c *Config) validateDisplay() error {
 	}
 	if d.FactsRefresh < minFactsRefresh {
 		return fmt.Errorf("display.facts_refresh: %s; at least %s (every open task asks Prometheus once per period)", d.FactsRefresh, minFactsRefresh)
+	}
+	if d.FactsLookback < 0 || d.FactsLookback > maxFactsLookback {
+		return fmt.Errorf("display.facts_lookback: %s; 0 (current values only) to %s", d.FactsLookback, maxFactsLookback)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func TestParseFacts(t *testing.T) {
 	if f := ParseFacts(nil); f != (task.Facts{}) {
 		t.Fatalf("absent metrics must leave facts unknown: %+v", f)
 	}
-	if q := FactsQuery(map[string]string{"instance": `10.0.0.1"`}); q != `cgminer_info{instance="10.0.0.1\""} or cgminer_device_info{instance="10.0.0.1\""} or cgminer_probe_error_info{instance="10.0.0.1\""}` {
+	if q := FactsQuery(map[string]string{"instance": `10.0.0.1"`}, 0); q != `cgminer_info{instance="10.0.0.1\""} or cgminer_device_info{instance="10.0.0.1\""} or cgminer_probe_error_info{instance="10.0.0.1\""}` {
 		t.Fatalf("query %s", q)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/minefarm/cgminer-stack/receiver/config"
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/task"
@@ -40,17 +42,38 @@ const (
 	maxFactsRows = 16 // series of one answer looked at (one machine has one of each)
 )
 
-// FactsQuery is the question for a machine: its identity as matchers on the three metrics.
-func FactsQuery(identity map[string]string) string {
+// FactsQuery is the question for a machine: its identity as matchers on the three metrics. With
+// a lookback, the identity metrics' last values within it are asked too, marked with the label
+// factsLookbackLabel: a miner that is down now exports no cgminer_info or cgminer_device_info, yet
+// its task must still say what it is (the model and serial it reported before it went down).
+func FactsQuery(identity map[string]string, lookback time.Duration) string {
 	m := Matchers(identity)
-	return fmt.Sprintf("cgminer_info{%[1]s} or cgminer_device_info{%[1]s} or cgminer_probe_error_info{%[1]s}", m)
+	q := fmt.Sprintf("cgminer_info{%[1]s} or cgminer_device_info{%[1]s} or cgminer_probe_error_info{%[1]s}", m)
+	if lookback <= 0 {
+		return q
+	}
+	r := model.Duration(lookback).String()
+	for _, name := range []string{"cgminer_info", "cgminer_device_info"} {
+		q += fmt.Sprintf(` or label_replace(label_replace(last_over_time(%[1]s{%[2]s}[%[3]s]), "__name__", "%[1]s", "", ""), "%[4]s", "1", "", "")`,
+			name, m, r, factsLookbackLabel)
+	}
+	return q
 }
 
+// factsLookbackLabel marks the series of FactsQuery that are a last value from the lookback.
+const factsLookbackLabel = "facts_lookback"
+
 // ParseFacts reads an answer to FactsQuery. Series are read in a fixed order, so two jobs
-// scraping one machine give the same facts every time.
+// scraping one machine give the same facts every time, and what the machine says now goes before
+// what it said last within the lookback (a model changed by a firmware upgrade shows the new one).
 func ParseFacts(series []map[string]string) task.Facts {
 	sorted := append([]map[string]string(nil), series[:min(len(series), maxFactsRows)]...)
-	sort.SliceStable(sorted, func(i, j int) bool { return Matchers(sorted[i]) < Matchers(sorted[j]) })
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if li, lj := sorted[i][factsLookbackLabel] != "", sorted[j][factsLookbackLabel] != ""; li != lj {
+			return lj
+		}
+		return Matchers(sorted[i]) < Matchers(sorted[j])
+	})
 	var f task.Facts
 	set := func(dst *string, v string) {
 		if *dst == "" {
@@ -105,7 +128,7 @@ func (f *Facts) Once(ctx context.Context) (int, error) {
 			break
 		}
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
-		series, err := f.Querier.Query(qctx, FactsQuery(r.Identity), time.Time{})
+		series, err := f.Querier.Query(qctx, FactsQuery(r.Identity, cfg.Display.FactsLookback), time.Time{})
 		cancel()
 		if err != nil {
 			if f.Metrics != nil {
