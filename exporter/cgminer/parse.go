@@ -377,18 +377,27 @@ func (p *parser) shortStr() (string, error) { return p.interned(&words, maxInter
 
 func (p *parser) interned(t *internTable, maxLen int) (string, error) {
 	start := p.i + 1
-	for i := start; i < len(p.data) && i-start <= maxLen; i++ {
-		c := p.data[i]
-		if c == '"' {
-			p.i = i + 1
-			return t.get(p.data[start:i]), nil
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
+	lim := min(len(p.data), start+maxLen+1)
+	i := start
+	for i < lim && !special[p.data[i]] {
+		i++
+	}
+	if i < lim && p.data[i] == '"' {
+		p.i = i + 1
+		return t.get(p.data[start:i]), nil
 	}
 	return p.str()
 }
+
+// special marks the bytes that end a string's plain run: the closing quote, an escape, a control
+// character.
+var special = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // Bounds on the interned strings: a hostile miner's made-up keys and words fill each table at
 // most to maxInternKeys (about 300 KiB), and every string after that is allocated as before.
@@ -460,20 +469,16 @@ func (p *parser) str() (string, error) {
 	p.i++ // opening quote
 	start := p.i
 	// Fast path: no escapes, no control characters.
-	for p.i < len(p.data) {
-		c := p.data[p.i]
-		if c == '"' {
-			if p.i-start > maxStringBytes {
-				return "", p.errf("string of more than %d bytes", maxStringBytes)
-			}
-			s := string(p.data[start:p.i])
-			p.i++
-			return s, nil
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
+	for p.i < len(p.data) && !special[p.data[p.i]] {
 		p.i++
+	}
+	if p.i < len(p.data) && p.data[p.i] == '"' {
+		if p.i-start > maxStringBytes {
+			return "", p.errf("string of more than %d bytes", maxStringBytes)
+		}
+		s := string(p.data[start:p.i])
+		p.i++
+		return s, nil
 	}
 	var b strings.Builder
 	b.Write(p.data[start:p.i])
@@ -569,13 +574,8 @@ func (p *parser) hex4() (rune, bool) {
 
 func (p *parser) number() (Value, error) {
 	start := p.i
-	for p.i < len(p.data) {
-		c := p.data[p.i]
-		if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-			p.i++
-			continue
-		}
-		break
+	for p.i < len(p.data) && numberByte[p.data[p.i]] {
+		p.i++
 	}
 	text := p.data[start:p.i]
 	if len(text) > maxNumberBytes {
@@ -605,6 +605,11 @@ func (p *parser) number() (Value, error) {
 			return Value{kind: Number, num: float64(n), str: smallInts[n]}, nil
 		}
 	}
+	if n, ok := smallInteger(text); ok {
+		// Most numbers miners send are integers: exact without strconv (below 2^53 every
+		// integer is a float64, so the value is ParseFloat's).
+		return Value{kind: Number, num: n, str: string(text)}, nil
+	}
 	t := string(text) // one copy, parsed and kept
 	f, err := strconv.ParseFloat(t, 64)
 	if err != nil {
@@ -617,6 +622,39 @@ func (p *parser) number() (Value, error) {
 		return Value{}, p.errf("bad number %s", clip(t))
 	}
 	return Value{kind: Number, num: f, str: t}, nil
+}
+
+// numberByte marks the bytes a number's text is made of.
+var numberByte = func() (t [256]bool) {
+	for _, c := range []byte("0123456789-+.eE") {
+		t[c] = true
+	}
+	return t
+}()
+
+// smallInteger reads an optional minus sign and 1 to 15 digits (below 2^53).
+func smallInteger(text []byte) (float64, bool) {
+	neg := len(text) > 1 && text[0] == '-'
+	if neg {
+		text = text[1:]
+	}
+	if len(text) == 0 || len(text) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range text {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		if n == 0 {
+			return math.Copysign(0, -1), true // ParseFloat("-0") is negative zero
+		}
+		return float64(-n), true
+	}
+	return float64(n), true
 }
 
 func (p *parser) word() (Value, error) {

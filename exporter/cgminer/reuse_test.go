@@ -3,7 +3,9 @@ package cgminer
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -197,6 +199,29 @@ func TestValueEqual(t *testing.T) {
 			}
 			if got := a.Equal(b); got != tc.want {
 				t.Errorf("Equal = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNumbersAsParseFloat holds the parser's shortcuts for integers (0 to 99 without parsing,
+// up to 15 digits without strconv) to strconv.ParseFloat's value, bit for bit, and to the text
+// as sent.
+func TestNumbersAsParseFloat(t *testing.T) {
+	for _, in := range []string{"0", "7", "42", "99", "100", "-0", "-7", "007", "05", "000",
+		"999999999999999", "-999999999999999", "1234567890123456", "9007199254740993", "1.5", "-0.0", "1e3", "12e-2"} {
+		t.Run(in, func(t *testing.T) {
+			v, _, err := ParseJSON([]byte(`[` + in + `]`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := v.Elems()[0]
+			want, err := strconv.ParseFloat(in, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Float64bits(got.num) != math.Float64bits(want) || got.Str() != in {
+				t.Errorf("%s read as %v (%q), ParseFloat %v", in, got.num, got.Str(), want)
 			}
 		})
 	}

@@ -183,7 +183,7 @@ func escapeHelp(s string) string {
 }
 
 func appendLabelValue(dst []byte, v string) []byte {
-	if !strings.ContainsAny(v, "\\\"\n") {
+	if !needsEscape(v) {
 		return append(dst, v...)
 	}
 	for i := 0; i < len(v); i++ {
@@ -200,6 +200,18 @@ func appendLabelValue(dst []byte, v string) []byte {
 	}
 	return dst
 }
+
+func needsEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if escaped[v[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// escaped marks the bytes a label value escapes.
+var escaped = [256]bool{'\\': true, '"': true, '\n': true}
 
 func appendFloat(dst []byte, f float64) []byte {
 	switch {
