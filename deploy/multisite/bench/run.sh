@@ -47,12 +47,13 @@ vm_stats() {
   echo "VictoriaMetrics:"
   curl -s "http://$VM/metrics" | awk '
     /^vm_rows_inserted_total/ {ins += $2}
-    /^vm_data_size_bytes/ {disk += $2}
-    /^vm_rows\{/ {rows += $2}
+    /^vm_data_size_bytes\{type="storage/ {sdisk += $2}
+    /^vm_data_size_bytes\{type="indexdb/ {idisk += $2}
+    /^vm_rows\{type="storage/ {rows += $2}
     /^process_resident_memory_bytes/ {rss = $2}
     /^process_cpu_seconds_total/ {cpu = $2}
     /^vm_cache_entries\{type="storage\/tsid"\}/ {series = $2}
-    END {printf "   rows inserted %d, rows stored %d, series (tsid cache) %d, data %.1f MB (%.2f bytes/row), RSS %.0f MB, CPU %.0f s\n", ins, rows, series, disk/1e6, (rows>0?disk/rows:0), rss/1e6, cpu}'
+    END {printf "   samples inserted %d, stored %d, series %d; samples %.1f MB (%.2f bytes/sample), index %.1f MB (%.0f bytes/series); RSS %.0f MB, CPU %.0f s\n", ins, rows, series, sdisk/1e6, (rows>0?sdisk/rows:0), idisk/1e6, (series>0?idisk/series:0), rss/1e6, cpu}'
 }
 
 if [ "$MODE" = centre ]; then
