@@ -157,9 +157,9 @@ func (s *Service) storeGroup(in *intake) {
 	// What the group's alerts will look up, read in a few queries (store.Tx.Prefetch).
 	var pq store.PrefetchQuery
 	for _, d := range group {
-		for i := d.next; i < len(d.events) && len(pq.Keys) < chunk; i++ {
-			pq.Machines = append(pq.Machines, d.events[i].Machine)
-			pq.Keys = append(pq.Keys, d.events[i].ProblemKey)
+		for i := d.next; i < len(d.events) && len(pq.Alerts) < chunk; i++ {
+			ev := &d.events[i]
+			pq.Alerts = append(pq.Alerts, store.PrefetchAlert{Machine: ev.Machine, Key: ev.ProblemKey, StartsAt: ev.StartsAt, Firing: ev.Firing})
 		}
 		if w := d.cfg.Windows.ReopenWindow; w > 0 {
 			if since := d.now.Add(-w); pq.ClosedSince.IsZero() || since.Before(pq.ClosedSince) {

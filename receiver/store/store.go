@@ -114,8 +114,18 @@ type EarlyResolve struct {
 type PrefetchQuery struct {
 	Machines []string
 	Keys     []string // problem keys
+	// Alerts add their keys, and the machines of those that may need their open task: firing,
+	// and their occurrence not already firing (a repeat needs no task lookup).
+	Alerts []PrefetchAlert
 	// ClosedSince: the earliest time a ReopenableTask lookup will ask from; zero: none will.
 	ClosedSince time.Time
+}
+
+// PrefetchAlert is one alert a group will apply.
+type PrefetchAlert struct {
+	Machine, Key string
+	StartsAt     time.Time
+	Firing       bool
 }
 
 // Filter selects tasks; empty fields match everything.

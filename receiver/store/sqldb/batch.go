@@ -282,9 +282,23 @@ type prefetch struct {
 func (x *Tx) Prefetch(ctx context.Context, q store.PrefetchQuery) error {
 	pf := &prefetch{open: map[string][]any{}, occ: map[string]map[int64][]any{}, early: map[string]map[int64][2]int64{},
 		closed: map[string]bool{}, since: us(q.ClosedSince)}
-	machines, keys := dedupe(q.Machines), dedupe(q.Keys)
-	for part := range chunks(machines) {
-		ph, args := placeholders(part, 0)
+	keys := append([]string{}, q.Keys...)
+	for _, a := range q.Alerts {
+		keys = append(keys, a.Key)
+	}
+	keys = dedupe(keys)
+	if err := x.prefetchKeys(ctx, pf, keys); err != nil {
+		return err
+	}
+	machines := append([]string{}, q.Machines...)
+	for _, a := range q.Alerts {
+		if row := pf.occ[a.Key][us(a.StartsAt)]; a.Firing && (row == nil || row[10] != 1) { // row[10]: firing
+			machines = append(machines, a.Machine)
+		}
+	}
+	machines = dedupe(machines)
+	for part := range x.chunks(machines) {
+		ph, args := x.placeholders(part, 0)
 		rows, err := txQuerier{x}.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE machine IN (`+ph+`) AND state NOT IN `+closedStates+x.d.ForUpdate, args...)
 		if err != nil {
 			return fmt.Errorf("prefetch open tasks: %w", err)
@@ -302,8 +316,12 @@ func (x *Tx) Prefetch(ctx context.Context, q store.PrefetchQuery) error {
 		if q.ClosedSince.IsZero() {
 			continue
 		}
-		ph, args = placeholders(part, 1)
-		rows, err = txQuerier{x}.QueryContext(ctx, `SELECT DISTINCT machine FROM tasks WHERE closed_at >= $1 AND machine IN (`+ph+
+		ph, args = x.placeholders(part, 1)
+		first := "$1"
+		if x.d.BatchParams > 0 {
+			first = "?"
+		}
+		rows, err = txQuerier{x}.QueryContext(ctx, `SELECT DISTINCT machine FROM tasks WHERE closed_at >= `+first+` AND machine IN (`+ph+
 			`) AND state IN ('done','auto_resolved')`, append([]any{us(q.ClosedSince)}, args...)...)
 		if err != nil {
 			return fmt.Errorf("prefetch closed tasks: %w", err)
@@ -321,8 +339,14 @@ func (x *Tx) Prefetch(ctx context.Context, q store.PrefetchQuery) error {
 			return fmt.Errorf("prefetch closed tasks: %w", err)
 		}
 	}
-	for part := range chunks(keys) {
-		ph, args := placeholders(part, 0)
+	x.pf = pf
+	return nil
+}
+
+// prefetchKeys reads the occurrences and early resolves of the keys.
+func (x *Tx) prefetchKeys(ctx context.Context, pf *prefetch, keys []string) error {
+	for part := range x.chunks(keys) {
+		ph, args := x.placeholders(part, 0)
 		rows, err := txQuerier{x}.QueryContext(ctx, `SELECT `+problemCols+` FROM problems WHERE key IN (`+ph+`)`+x.d.ForUpdate, args...)
 		if err != nil {
 			return fmt.Errorf("prefetch occurrences: %w", err)
@@ -361,7 +385,6 @@ func (x *Tx) Prefetch(ctx context.Context, q store.PrefetchQuery) error {
 			return fmt.Errorf("prefetch early resolves: %w", err)
 		}
 	}
-	x.pf = pf
 	return nil
 }
 
@@ -377,11 +400,15 @@ func dedupe(in []string) []string {
 	return out
 }
 
-// chunks yields parts of at most maxBatchRows values (one IN list each).
-func chunks(in []string) func(func([]string) bool) {
+// chunks yields parts of at most maxBatchRows values (BatchParams on SQLite), one IN list each.
+func (x *Tx) chunks(in []string) func(func([]string) bool) {
+	per := maxBatchRows
+	if x.d.BatchParams > 0 {
+		per = x.d.BatchParams - 1 // one more parameter in the query of closed tasks
+	}
 	return func(yield func([]string) bool) {
 		for len(in) > 0 {
-			n := min(len(in), maxBatchRows)
+			n := min(len(in), per)
 			if !yield(in[:n]) {
 				return
 			}
@@ -390,12 +417,15 @@ func chunks(in []string) func(func([]string) bool) {
 	}
 }
 
-// placeholders is "$k+1,…,$k+n" and the values as arguments.
-func placeholders(vals []string, k int) (string, []any) {
+// placeholders is "$k+1,…,$k+n" (or "?,…,?" where BatchParams is set) and the values as arguments.
+func (x *Tx) placeholders(vals []string, k int) (string, []any) {
 	ph := make([]string, len(vals))
 	args := make([]any, len(vals))
 	for i, v := range vals {
 		ph[i] = fmt.Sprintf("$%d", k+i+1)
+		if x.d.BatchParams > 0 {
+			ph[i] = "?"
+		}
 		args[i] = v
 	}
 	return strings.Join(ph, ","), args

@@ -46,7 +46,7 @@ func testPrefetch(t *testing.T, s store.Store) {
 	since := t0.Add(-time.Hour)
 	// run does the same lookups and writes in one transaction and returns what every lookup
 	// answered; commit false rolls it back.
-	run := func(prefetch, commit bool) []string {
+	run := func(prefetch *store.PrefetchQuery, commit bool) []string {
 		var out []string
 		note := func(what string, v any, err error) {
 			if err != nil {
@@ -81,9 +81,8 @@ func testPrefetch(t *testing.T, s store.Store) {
 			}
 		}
 		err := s.InTx(ctx, func(tx store.Tx) error {
-			if prefetch {
-				if err := tx.Prefetch(ctx, store.PrefetchQuery{Machines: []string{"m1", "m2", "m3", "m1"},
-					Keys: []string{"k1", "k2", "k3", "k4", "k5"}, ClosedSince: since}); err != nil {
+			if prefetch != nil {
+				if err := tx.Prefetch(ctx, *prefetch); err != nil {
 					return err
 				}
 			}
@@ -172,13 +171,20 @@ func testPrefetch(t *testing.T, s store.Store) {
 		}
 		return out
 	}
-	plain, fetched := run(false, false), run(true, true)
-	if len(plain) != len(fetched) {
-		t.Fatalf("%d answers without prefetch, %d with", len(plain), len(fetched))
-	}
-	for i := range plain {
-		if plain[i] != fetched[i] {
-			t.Errorf("without prefetch: %s\n   with prefetch: %s", plain[i], fetched[i])
+	// By alerts: m1's k1 fires already (a repeat: m1 is not read), m2's k2 is over, m3's k4 is new.
+	byAlerts := run(&store.PrefetchQuery{Alerts: []store.PrefetchAlert{{Machine: "m1", Key: "k1", StartsAt: t0, Firing: true},
+		{Machine: "m2", Key: "k2", StartsAt: t0, Firing: true}, {Machine: "m3", Key: "k4", StartsAt: t0, Firing: true},
+		{Machine: "m4", Key: "k3", StartsAt: t0}}, Keys: []string{"k5"}, ClosedSince: since}, false)
+	plain := run(nil, false)
+	fetched := run(&store.PrefetchQuery{Machines: []string{"m1", "m2", "m3", "m1"}, Keys: []string{"k1", "k2", "k3", "k4", "k5"}, ClosedSince: since}, true)
+	for _, other := range [][]string{fetched, byAlerts} {
+		if len(plain) != len(other) {
+			t.Fatalf("%d answers without prefetch, %d with", len(plain), len(other))
+		}
+		for i := range plain {
+			if plain[i] != other[i] {
+				t.Errorf("without prefetch: %s\n   with prefetch: %s", plain[i], other[i])
+			}
 		}
 	}
 	// What the lookups must say (the two runs could agree on a wrong answer).
