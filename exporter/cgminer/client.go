@@ -405,7 +405,7 @@ func (c *Client) roundTrip(ctx context.Context, addr, command string, limit int,
 	if _, err := conn.Write(req); err != nil {
 		return nil, &Error{Reason: classify(err), Err: fmt.Errorf("send %s: %w", command, err)}
 	}
-	return readReplyInto(conn, limit, buf)
+	return readReply(conn, limit, buf)
 }
 
 func (c *Client) maxReply() int {
@@ -415,14 +415,9 @@ func (c *Client) maxReply() int {
 	return DefaultMaxReplyBytes
 }
 
-// readReply reads one reply from r. See roundTrip.
-func readReply(r io.Reader, limit int) ([]byte, error) {
-	return readReplyInto(r, limit, make([]byte, 0, min(4096, limit+1)))
-}
-
-// readReplyInto is readReply reading into buf's spare capacity (at most limit+1 bytes of it) and
-// growing from there.
-func readReplyInto(r io.Reader, limit int, buf []byte) ([]byte, error) {
+// readReply reads one reply from r (see roundTrip) into buf's capacity, at most limit+1 bytes of
+// it, growing from there.
+func readReply(r io.Reader, limit int, buf []byte) ([]byte, error) {
 	buf = buf[:0:min(cap(buf), limit+1)]
 	if cap(buf) == 0 {
 		buf = make([]byte, 0, min(4096, limit+1))

@@ -3,6 +3,7 @@ package cgminer
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"strings"
@@ -399,16 +400,46 @@ var special = func() (t [256]bool) {
 	return t
 }()
 
-// Bounds on the interned strings: a hostile miner's made-up keys and words fill each table at
-// most to maxInternKeys (about 300 KiB), and every string after that is allocated as before.
+// Bounds on the interned strings: each table holds at most internSlots strings (a hostile
+// miner's made-up keys fill it at most that far, about 600 KiB), and every string it has no room
+// for is allocated as before.
 const (
-	maxInternKeys      = 4096
+	internSlots        = 8192 // a power of two
+	internProbes       = 4
 	maxInternKeyBytes  = 40
 	maxInternWordBytes = 8
 )
 
 // keys and words intern object keys and short string values across replies.
 var keys, words internTable
+
+// internTable is a fixed open-addressing table read and filled without locks: a slot, once set,
+// never changes. Its slots are allocated with the program, so interning allocates no more per
+// reply than the strings themselves (and a pointer to each new one).
+type internTable struct {
+	slots [internSlots]atomic.Pointer[string]
+}
+
+var internSeed = maphash.MakeSeed()
+
+func (t *internTable) get(b []byte) string {
+	h := maphash.Bytes(internSeed, b)
+	for i := range uint64(internProbes) {
+		slot := &t.slots[(h+i)&(internSlots-1)]
+		p := slot.Load()
+		if p == nil {
+			s := string(b)
+			if slot.CompareAndSwap(nil, &s) {
+				return s
+			}
+			p = slot.Load()
+		}
+		if *p == string(b) {
+			return *p
+		}
+	}
+	return string(b)
+}
 
 // smallInts are the texts of 0 to 99.
 var smallInts = func() (s [100]string) {
@@ -417,52 +448,6 @@ var smallInts = func() (s [100]string) {
 	}
 	return s
 }()
-
-// internTable is read without locks: the map is never written once published. A key it does
-// not have is allocated as before and queued; every internBatch queued keys a new map is
-// published with them, until it holds maxInternKeys.
-type internTable struct {
-	m       atomic.Pointer[map[string]string]
-	mu      sync.Mutex
-	pending []string
-}
-
-const internBatch = 64
-
-func (t *internTable) get(b []byte) string {
-	if m := t.m.Load(); m != nil {
-		if s, ok := (*m)[string(b)]; ok {
-			return s
-		}
-	}
-	s := string(b)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	old := t.m.Load()
-	n := 0
-	if old != nil {
-		n = len(*old)
-	}
-	if n+len(t.pending) >= maxInternKeys {
-		return s
-	}
-	t.pending = append(t.pending, s)
-	if len(t.pending) < internBatch && n > 0 {
-		return s
-	}
-	m := make(map[string]string, n+len(t.pending))
-	if old != nil {
-		for k, v := range *old {
-			m[k] = v
-		}
-	}
-	for _, k := range t.pending {
-		m[k] = k
-	}
-	t.pending = t.pending[:0]
-	t.m.Store(&m)
-	return s
-}
 
 // str reads a string starting at the opening quote.
 func (p *parser) str() (string, error) {

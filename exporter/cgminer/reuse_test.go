@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,25 +98,36 @@ func TestReusedBuffersKeepNoReply(t *testing.T) {
 }
 
 // TestInternTableBounded holds the interned keys and words to their bounds whatever a miner
-// sends: made-up keys fill a table to maxInternKeys at most, long strings are never interned,
-// and every string reads back as sent.
+// sends: made-up keys fill a table to internSlots at most, long strings are never interned,
+// every string reads back as sent, and decoding a reply full of new keys allocates in proportion
+// to it (the table allocates nothing of its own).
 func TestInternTableBounded(t *testing.T) {
 	var tab internTable
-	for i := range 3 * maxInternKeys {
+	filled := func(tab *internTable) (n int) {
+		for i := range tab.slots {
+			if p := tab.slots[i].Load(); p != nil {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 3 * internSlots {
 		k := fmt.Sprintf("key%d", i)
 		if got := tab.get([]byte(k)); got != k {
 			t.Fatalf("get(%q) = %q", k, got)
 		}
 	}
-	if n := len(*tab.m.Load()); n > maxInternKeys {
-		t.Errorf("table holds %d keys, bound %d", n, maxInternKeys)
+	if n := filled(&tab); n > internSlots || n < internSlots/2 {
+		t.Errorf("table holds %d keys; want at most %d, and most slots used", n, internSlots)
 	}
-	if got := tab.get([]byte("key7")); got != "key7" {
-		t.Errorf("get(key7) = %q", got)
+	for _, k := range []string{"key7", "key20000", "never seen"} {
+		if got := tab.get([]byte(k)); got != k {
+			t.Errorf("get(%q) = %q", k, got)
+		}
 	}
 	var b strings.Builder
 	b.WriteString(`{`)
-	for i := range 3 * maxInternKeys {
+	for i := range 3 * internSlots {
 		fmt.Fprintf(&b, `"hostile%d":"x%d",`, i, i)
 	}
 	b.WriteString(`"` + strings.Repeat("k", 100) + `":"` + strings.Repeat("v", 100) + `"}`)
@@ -130,46 +142,26 @@ func TestInternTableBounded(t *testing.T) {
 		t.Errorf("hostile12000 = %q", got)
 	}
 	for _, tab := range []*internTable{&keys, &words} {
-		if m := tab.m.Load(); m != nil && len(*m) > maxInternKeys {
-			t.Errorf("a table holds %d strings, bound %d", len(*m), maxInternKeys)
+		if n := filled(tab); n > internSlots {
+			t.Errorf("a table holds %d strings, bound %d", n, internSlots)
 		}
-		if m := tab.m.Load(); m != nil {
-			for k := range *m {
-				if len(k) > maxInternKeyBytes {
-					t.Errorf("interned %d bytes, bound %d", len(k), maxInternKeyBytes)
-				}
+		for i := range tab.slots {
+			if p := tab.slots[i].Load(); p != nil && len(*p) > maxInternKeyBytes {
+				t.Errorf("interned %d bytes, bound %d", len(*p), maxInternKeyBytes)
 			}
 		}
 	}
-}
-
-// dump writes a Value out in full, for comparing two.
-func dump(v Value) string {
-	var b strings.Builder
-	var walk func(Value)
-	walk = func(v Value) {
-		switch v.Kind() {
-		case Object:
-			b.WriteByte('{')
-			for _, m := range v.Members() {
-				fmt.Fprintf(&b, "%q:", m.Key)
-				walk(m.Value)
-				b.WriteByte(',')
-			}
-			b.WriteByte('}')
-		case Array:
-			b.WriteByte('[')
-			for _, e := range v.Elems() {
-				walk(e)
-				b.WriteByte(',')
-			}
-			b.WriteByte(']')
-		default:
-			fmt.Fprintf(&b, "%s(%q)", v.Kind(), v.Str())
-		}
+	// A small reply of new keys, after the tables filled up or not: its budget holds.
+	small := []byte(`{"+  1  1D.f. C1u.t": 1}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, _, err := Decode(small); err != nil {
+		t.Fatal(err)
 	}
-	walk(v)
-	return b.String()
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > parseBudget(len(small)) {
+		t.Errorf("decoding %d bytes allocated %d (budget %d)", len(small), alloc, parseBudget(len(small)))
+	}
 }
 
 func TestValueEqual(t *testing.T) {
@@ -225,4 +217,33 @@ func TestNumbersAsParseFloat(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dump writes a Value out in full, for comparing two.
+func dump(v Value) string {
+	var b strings.Builder
+	var walk func(Value)
+	walk = func(v Value) {
+		switch v.Kind() {
+		case Object:
+			b.WriteByte('{')
+			for _, m := range v.Members() {
+				fmt.Fprintf(&b, "%q:", m.Key)
+				walk(m.Value)
+				b.WriteByte(',')
+			}
+			b.WriteByte('}')
+		case Array:
+			b.WriteByte('[')
+			for _, e := range v.Elems() {
+				walk(e)
+				b.WriteByte(',')
+			}
+			b.WriteByte(']')
+		default:
+			fmt.Fprintf(&b, "%s(%q)", v.Kind(), v.Str())
+		}
+	}
+	walk(v)
+	return b.String()
 }
