@@ -300,6 +300,8 @@ func TestMultiSite(t *testing.T) {
 		}
 		if len(v) != 1 || math.Abs(v[0].value()-vmOutage.Seconds()/interval.Seconds()) > 2 {
 			t.Errorf("count_over_time of %s over the outage at the centre: %v, want %.0f±2", a[3], v, vmOutage.Seconds()/interval.Seconds())
+		} else {
+			t.Logf("count_over_time(cgminer_up{instance=%q}[%s]) at the end of the outage, at the centre: %.0f (scrapes every %s: %.0f)", a[3], vmOutage, v[0].value(), interval, vmOutage.Seconds()/interval.Seconds())
 		}
 		// The fan alert raised during the outage reached the centre's ALERTS too.
 		al, err := cl.queryAt(cl.vm(), fmt.Sprintf(`count_over_time(ALERTS{alertname="MinerFanFailure",alertstate="firing",instance=%q}[%ds])`, a[2], int(vmOutage.Seconds())), t0.Add(vmOutage))
