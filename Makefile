@@ -105,7 +105,7 @@ run: build tools $(PROMETHEUS) $(ALERTMANAGER) $(MAILPIT)
 	exec ./$(BIN)/runstack $(if $(filter real,$(FARM)),--real-farm) $(RUN_FLAGS)
 
 # ---------------------------------------------------------------- bench
-bench:
+bench: receiver-tools
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:
