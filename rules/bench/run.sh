@@ -127,16 +127,33 @@ echo "alerts by state:";                                q 'count by (alertname, 
 [ "$PHASE2" = 1 ] || exit 0
 T=$(date +%s)
 kill $GEN_PID; GEN_PID=
+# Nothing else runs in Prometheus during phase 2: no scrape, no rule group (a configuration without
+# them; the series stay, and the stale markers the reload writes are later than T). Then the CPU
+# time Prometheus spends on a query (/proc/PID/stat, utime + stime) is the query's, whatever else
+# the machine runs; the wall time (the query's own stats) is given beside it.
+printf 'global:\n  scrape_interval: 60s\n' >"$TMP/idle.yml"
+sleep 2
+cp "$TMP/idle.yml" "$TMP/prometheus.yml"
+kill -HUP $PROM_PID
 sleep 5
 echo "== phase 2: each rule's expression alone at t=$T (scraping stopped), best of $ROUNDS rounds"
-python3 - "$PROM" "$T" "$ROUNDS" "$TMP" "$TMP"/after/*.rules.yml "$TMP"/after/*.alerts.yml <<'PY'
-import glob, json, sys, urllib.parse, urllib.request, yaml
-prom, t, rounds, tmp, files = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+python3 - "$PROM" "$T" "$ROUNDS" "$TMP" "$PROM_PID" "$TMP"/after/*.rules.yml "$TMP"/after/*.alerts.yml <<'PY'
+import glob, json, os, sys, urllib.parse, urllib.request, yaml
+prom, t, rounds, tmp, pid, files = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6:]
+TICK = os.sysconf("SC_CLK_TCK")
+def cpu():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
 TRIVIAL = "sum by (site) (cgminer_up)"
 def run(expr):
     data = urllib.parse.urlencode({"query": expr, "time": t, "stats": "all"}).encode()
+    c0 = cpu()
     d = json.load(urllib.request.urlopen("http://%s/api/v1/query" % prom, data))["data"]
-    return d["stats"]["timings"]["evalTotalTime"], len(d["result"])
+    c = cpu() - c0
+    out = {tuple(sorted((k, v) for k, v in x["metric"].items() if k != "__name__")): float(x["value"][1]) for x in d["result"]}
+    return c, d["stats"]["timings"]["evalTotalTime"], out
+def rule_name(r):
+    return r.get("record") or r["alert"] + ("{reason=%s}" % r["labels"]["reason"] if "reason" in r.get("labels", {}) else "")
 def load(paths, side):
     out = []
     for f in paths:
@@ -148,32 +165,54 @@ def load(paths, side):
 # The older rules' expressions run as they were written: they read the recording rules of the
 # current files, whose names and meanings they share (run.sh loads only the current rules).
 groups = load(sorted(glob.glob(tmp + "/before.*.yml")), "before") + load(files, "after")
-best, series, trivs = {}, {}, []
+best, wall, series, trivs, twall = {}, {}, {}, [], []
 for rnd in range(rounds):
     # Interleaved: the trivial query, then one group; before and after groups alternate.
     order = sorted(groups, key=lambda g: (g[1], g[0])) if rnd % 2 == 0 else sorted(groups, key=lambda g: (g[1], g[0]), reverse=True)
     for side, name, mins, rules in order:
-        trivs.append(run(TRIVIAL)[0])
+        c, w, _ = run(TRIVIAL)
+        trivs.append(c); twall.append(w)
         for i, r in enumerate(rules):
-            s, n = run(r["expr"])
+            c, w, res = run(r["expr"])
             k = (side, name, i)
-            best[k] = min(best.get(k, s), s)
-            series[k] = n
-triv = min(trivs)
-print("  trivial query %s: best %.1f ms, median %.1f ms of %d" % (TRIVIAL, triv * 1000, sorted(trivs)[len(trivs) // 2] * 1000, len(trivs)))
-tot = {}
-print("  %-7s %-28s %9s %9s %9s %9s" % ("", "group", "ms/eval", "s/min", "% intvl", "× trivial"))
+            best[k] = min(best.get(k, c), c)
+            wall[k] = min(wall.get(k, w), w)
+            series[k] = res
+# The trivial query's CPU time: the median of its runs (one before each group), so a clock tick
+# more or less does not move every ratio.
+trivs.sort(); twall.sort()
+triv = trivs[len(trivs) // 2] or float("nan")   # below one clock tick: too few miners for ratios
+print("  trivial query %s: CPU %.1f ms (median of %d; min %.1f, max %.1f), wall %.1f ms (median)" % (
+    TRIVIAL, triv * 1000, len(trivs), trivs[0] * 1000, trivs[-1] * 1000, twall[len(twall) // 2] * 1000))
+tot, totw = {}, {}
+print("  CPU time, best of %d rounds (wall time, best, beside it)" % rounds)
+print("  %-7s %-28s %9s %9s %9s %9s %9s" % ("", "group", "ms/eval", "s/min", "% intvl", "× trivial", "wall ms"))
 for side, name, mins, rules in sorted(groups, key=lambda g: (g[1], g[0] == "after")):
     g = sum(best[(side, name, i)] for i in range(len(rules)))
+    gw = sum(wall[(side, name, i)] for i in range(len(rules)))
     per_min = g / mins
     tot[side] = tot.get(side, 0.0) + per_min
-    print("  %-7s %-28s %9.1f %9.2f %8.1f%% %9.1f" % (side, name, g * 1000, per_min, 100 * g / (mins * 60), g / triv))
+    totw[side] = totw.get(side, 0.0) + gw / mins
+    print("  %-7s %-28s %9.1f %9.2f %8.1f%% %9.1f %9.1f" % (side, name, g * 1000, per_min, 100 * g / (mins * 60), g / triv, gw * 1000))
 for side in ("before", "after"):
     if side in tot:
-        print("  all rules, %-6s %8.2f s per minute  %7.1f × trivial" % (side, tot[side], tot[side] / triv))
-print("  per rule (ms, series):")
-for side, name, mins, rules in groups:
+        print("  all rules, %-6s CPU %6.2f s per minute  %7.1f × trivial   (wall %.2f s)" % (side, tot[side], tot[side] / triv, totw[side]))
+# The same rule (record name, or alert name and reason) in both versions: does it give the same
+# series with the same values on this farm? (Rules with several rules of one name and no reason,
+# such as MinerFirmwareFault, are compared as the union of their results.)
+results = {}
+for side, gname, mins, rules in groups:
     for i, r in enumerate(rules):
-        label = r.get("record") or r["alert"] + ("{reason=%s}" % r["labels"]["reason"] if "reason" in r.get("labels", {}) else "")
-        print("   %-6s %-26s %8.1f %7d  %s" % (side, name, best[(side, name, i)] * 1000, series[(side, name, i)], label))
+        results.setdefault((side, rule_name(r)), {}).update(series[(side, gname, i)])
+def same(a, b):
+    return a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-9 * max(1.0, abs(a[k])) or a[k] != a[k] and b[k] != b[k] for k in a)
+print("  per rule (CPU ms, wall ms, series, same result as before):")
+for side, gname, mins, rules in groups:
+    for i, r in enumerate(rules):
+        n = rule_name(r)
+        cmp = ""
+        if side == "after" and ("before", n) in results:
+            b, a = results[("before", n)], results[("after", n)]
+            cmp = "same" if same(b, a) else "DIFFERS: %d before, %d after, %d in both" % (len(b), len(a), len(b.keys() & a.keys()))
+        print("   %-6s %-26s %8.1f %8.1f %7d  %s  %s" % (side, gname, best[(side, gname, i)] * 1000, wall[(side, gname, i)] * 1000, len(series[(side, gname, i)]), n, cmp))
 PY
