@@ -64,8 +64,8 @@ func FuzzParse(f *testing.F) {
 		_ = r.Err()
 		for _, s := range r.Section("SUMMARY") {
 			for _, m := range s.Members() {
-				m.Value.Float()
-				m.Value.Truth()
+				_, _ = m.Value.Float()
+				_, _ = m.Value.Truth()
 			}
 		}
 		var sc frameScanner
