@@ -7,7 +7,9 @@
 // --floor-serve, floor.go) that only dials the miner, sends the joined command, reads the reply and
 // answers two lines, what any exporter of this pattern pays at least. With --rounds the exporters
 // are driven in turn, round after round, and the summary gives each one's CPU per probe as a ratio
-// to the floor's in the same round. See BENCHMARKS.md.
+// to the floor's in the same round. With --external and --targets it drives miners that already
+// listen (minersim), each --subject on its own range and port: protocols.sh measures each protocol
+// so. See BENCHMARKS.md.
 package main
 
 import (
@@ -57,8 +59,10 @@ func main() {
 		external    = flag.Bool("external", false, "do not serve fake miners: the miners (e.g. minersim) already listen from --base")
 		simPID      = flag.Int("sim-pid", 0, "PID of the process serving the miners, to report its CPU")
 		more        subjectsFlag
+		own         = targetsFlag{}
 	)
 	flag.Var(&more, "subject", "also drive NAME,PID,URL (%s is IP:PORT; repeatable): another build of an exporter, for an A/B run")
+	flag.Var(own, "targets", "NAME,IP:PORT (repeatable): the --subject NAME drives --miners miners from IP on PORT instead of --base and --port, e.g. miners of another protocol (with --external)")
 	flag.Parse()
 	if *floorServe != "" {
 		log.Fatal(serveFloor(*floorServe))
@@ -102,6 +106,11 @@ func main() {
 	}
 	for _, m := range more {
 		m.targets = withPorts
+		if t, ok := own[m.name]; ok {
+			if m.targets, err = rangeTargets(t, *miners); err != nil {
+				log.Fatal(err)
+			}
+		}
 		subjects = append(subjects, m)
 	}
 	if len(subjects) == 0 {
@@ -149,6 +158,38 @@ func (f *subjectsFlag) Set(v string) error {
 	}
 	*f = append(*f, subject{name: parts[0], pid: pid, url: parts[2]})
 	return nil
+}
+
+// targetsFlag is the repeatable --targets NAME,IP:PORT: the first miner of subject NAME's own range.
+type targetsFlag map[string]netip.AddrPort
+
+func (f targetsFlag) String() string { return fmt.Sprint(len(f)) }
+
+func (f targetsFlag) Set(v string) error {
+	name, ap, ok := strings.Cut(v, ",")
+	if !ok {
+		return fmt.Errorf("want NAME,IP:PORT")
+	}
+	a, err := netip.ParseAddrPort(ap)
+	if err != nil || !a.Addr().Is4() || !a.Addr().IsLoopback() {
+		return fmt.Errorf("%q: want a loopback IPv4 IP:PORT", ap)
+	}
+	f[name] = a
+	return nil
+}
+
+// rangeTargets gives n targets IP:PORT, the IP counting up from first's, all on loopback.
+func rangeTargets(first netip.AddrPort, n int) ([]string, error) {
+	out := make([]string, 0, n)
+	a := first.Addr()
+	for i := 0; i < n; i++ {
+		if !a.IsLoopback() {
+			return nil, fmt.Errorf("--targets %s: %d miners leave loopback", first, n)
+		}
+		out = append(out, netip.AddrPortFrom(a, first.Port()).String())
+		a = a.Next()
+	}
+	return out, nil
 }
 
 // result is one exporter's measurement in one round.
