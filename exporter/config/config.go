@@ -25,6 +25,7 @@ import (
 
 	"github.com/minefarm/cgminer-stack/exporter/cgminer"
 	"github.com/minefarm/cgminer-stack/exporter/dialect"
+	"github.com/minefarm/cgminer-stack/internal/cidr"
 )
 
 // DefaultModule is the module a probe without `module=` uses; it always exists.
@@ -289,7 +290,7 @@ func parse(data []byte, dir string) (*Config, error) {
 	}
 	if c.AllowedTargets == nil {
 		for _, s := range DefaultAllowed {
-			c.AllowedTargets = append(c.AllowedTargets, Prefix{netip.MustParsePrefix(s)})
+			c.AllowedTargets = append(c.AllowedTargets, Prefix{Prefix: netip.MustParsePrefix(s)})
 		}
 	}
 	if c.Discovery != nil {
@@ -313,33 +314,7 @@ func Load(path string) (*Config, error) {
 }
 
 // Prefix is a CIDR range in YAML ("10.0.0.0/8"); a bare address means that address alone.
-type Prefix struct{ netip.Prefix }
-
-// UnmarshalYAML reads a CIDR or an address.
-func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return fmt.Errorf("line %d: %q is not a CIDR range or an address", n.Line, s)
-		}
-		p.Prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		return nil
-	}
-	pr, err := netip.ParsePrefix(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a CIDR range: %w", n.Line, s, err)
-	}
-	p.Prefix = pr.Masked()
-	return nil
-}
-
-// MarshalYAML writes the CIDR.
-func (p Prefix) MarshalYAML() (any, error) { return p.String(), nil }
+type Prefix = cidr.Prefix
 
 // Regexp is an anchored regular expression in YAML.
 type Regexp struct {

@@ -8,11 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/minefarm/cgminer-stack/internal/cidr"
 	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
@@ -97,34 +97,7 @@ const (
 var DefaultAlerts = []string{"MinerNoHashrate", "MinerDeviceNotAlive", "MinerPoolDown"}
 
 // Prefix is a CIDR range (or one address) in YAML.
-type Prefix struct{ netip.Prefix }
-
-// UnmarshalYAML reads a CIDR or an address.
-func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return fmt.Errorf("line %d: %q is not a CIDR range or an address", n.Line, s)
-		}
-		a = a.Unmap()
-		p.Prefix = netip.PrefixFrom(a, a.BitLen())
-		return nil
-	}
-	pr, err := netip.ParsePrefix(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a CIDR range: %w", n.Line, s, err)
-	}
-	p.Prefix = pr.Masked()
-	return nil
-}
-
-// MarshalYAML writes the CIDR.
-func (p Prefix) MarshalYAML() (any, error) { return p.String(), nil }
+type Prefix = cidr.Prefix
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
