@@ -21,13 +21,21 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// maxConns bounds the connections to PostgreSQL: the intake's groups, workers' actions, the
+// outbox, verification and the board side by side.
+const maxConns = 16
+
 // Open connects to dsn and migrates the schema.
 func Open(ctx context.Context, dsn string) (*sqldb.DB, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	db.SetMaxOpenConns(16)
+	// Keep every connection open between transactions: database/sql keeps 2 idle by default,
+	// and a burst that runs a few transactions side by side then opened a new one (a new
+	// PostgreSQL backend process, its caches cold) for nearly every transaction.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect postgres: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,5 +61,33 @@ func TestMigrationsRunOnce(t *testing.T) {
 	var n int
 	if err := s.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(files) {
 		t.Fatalf("schema_migrations: %d rows for %d files (%v)", n, len(files), err)
+	}
+}
+
+// Transactions side by side reuse the pool's connections: database/sql keeps only two idle by
+// default, and then nearly every transaction of a burst opened a new one (a new backend process
+// on the server, its caches cold).
+func TestConnectionsKeptBetweenTransactions(t *testing.T) {
+	s := open(t)
+	db := s.(interface{ SQL() *sql.DB }).SQL()
+	ctx := context.Background()
+	for range 5 {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				err := s.InTx(ctx, func(tx store.Tx) error {
+					_, err := tx.OpenTask(ctx, "instance=\"10.0.0.1:4028\"")
+					time.Sleep(5 * time.Millisecond)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if st := db.Stats(); st.MaxIdleClosed > 0 || st.OpenConnections < 8 {
+		t.Fatalf("%d connections closed for want of an idle slot, %d open; want 0 closed, 8 open", st.MaxIdleClosed, st.OpenConnections)
 	}
 }
