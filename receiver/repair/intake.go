@@ -153,7 +153,7 @@ func (s *Service) storeGroup(in *intake) {
 	}
 	parts := make([]part, len(group))
 	var as assignments
-	gen := s.loads.generation()
+	var epoch uint64
 	// What the group's alerts will look up, read in a few queries (store.Tx.Prefetch).
 	var pq store.PrefetchQuery
 	for _, d := range group {
@@ -176,7 +176,7 @@ func (s *Service) storeGroup(in *intake) {
 			return err
 		}
 		// Open-task counts for least_loaded: from the last group's, or read once per team.
-		as = s.loads.get()
+		as, epoch = s.loads.get()
 		applied, early := 0, false
 		for gi, d := range group {
 			if s.yield(applied) {
@@ -232,7 +232,7 @@ func (s *Service) storeGroup(in *intake) {
 	if reopened {
 		s.loads.drop() // a reopened task counts for its assignee again: read the counts anew
 	} else {
-		s.loads.put(as, gen)
+		s.loads.put(as, epoch)
 	}
 	var finished []*delivery
 	for gi, d := range group {
@@ -277,60 +277,94 @@ func (in *intake) remove(d *delivery) {
 	}
 }
 
-// loadsTTL bounds how long the intake keeps the assignees' open-task counts between groups.
+// loadsTTL bounds how long the intake keeps the assignees' open-task counts before it reads them
+// from the store again: the bound on any drift (another replica's changes, a race below).
 const loadsTTL = time.Second
 
-// loadCache keeps the open-task counts (and last assignees) of the last committed group for the
-// next one: counting a team's open tasks reads all of them, and a burst paid that once per group.
-// The counts are exact for this process: every other change that can move them (a worker's
-// action, the sweep, verification, reconciliation) commits through Service.inTx, which drops the
-// cache, and the intake's own assignments are counted in it (a group that reopened a task drops
-// it too). Another replica's changes are seen
-// within loadsTTL (before, two groups in flight at once did not see each other's either).
+// loadCache keeps the open-task counts (and last assignees) between groups: counting a team's
+// open tasks reads all of them, and a burst paid that once per group, then once per worker action
+// (a technician who acknowledges another's task takes it over and moves two counts).
+//
+// The counts follow changes by deltas, so that groups in flight and actions do not undo each
+// other: a group starts from a copy (teamLoad.base) and, once committed, adds what it assigned
+// (loads − base) to the counts kept now; an action that moved a count (Act) moves it in the kept
+// counts. Changes whose effect on the counts is not worked out here (the sweep, verification,
+// reconciliation, a reopened task) drop them: the next group reads them from the store, and a
+// group that started before the drop adds nothing. What can drift (an action committed while a
+// group was reading the counts from the store, another replica's changes) is corrected within
+// loadsTTL.
 type loadCache struct {
-	mu  sync.Mutex
-	gen uint64 // bumped by every other committed change
-	at  time.Time
-	as  assignments
+	mu    sync.Mutex
+	epoch uint64 // bumped by drop
+	at    time.Time
+	as    assignments
 }
 
-func (c *loadCache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
-// get returns a copy of the cached counts, or empty ones (then read from the store).
-func (c *loadCache) get() assignments {
+// get returns a copy of the kept counts (each team's base set to them) and the epoch to hand
+// back to put; empty ones when there are none or they are older than loadsTTL.
+func (c *loadCache) get() (assignments, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.as == nil || time.Since(c.at) > loadsTTL {
-		return assignments{}
+		return assignments{}, c.epoch
 	}
 	out := make(assignments, len(c.as))
 	for k, v := range c.as {
-		out[k] = &teamLoad{loads: maps.Clone(v.loads), last: v.last}
+		out[k] = &teamLoad{loads: maps.Clone(v.loads), last: v.last, base: maps.Clone(v.loads), baseLast: v.last}
 	}
-	return out
+	return out, c.epoch
 }
 
-// put keeps a committed group's counts, unless something else changed the tasks meanwhile.
-func (c *loadCache) put(as assignments, gen uint64) {
+// put adds a committed group's assignments to the kept counts; or keeps the group's counts, read
+// from the store, when there are none (or they are stale). A group that started before a drop
+// adds nothing.
+func (c *loadCache) put(as assignments, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen || len(as) == 0 {
+	if epoch != c.epoch || len(as) == 0 {
 		return
 	}
 	if c.as == nil || time.Since(c.at) > loadsTTL {
-		c.at = time.Now() // counts read from the store now (or just now)
+		c.as, c.at = assignments{}, time.Now() // read from the store now (or just now)
 	}
-	c.as = as
+	for team, tl := range as {
+		cur, ok := c.as[team]
+		if !ok {
+			c.as[team] = &teamLoad{loads: maps.Clone(tl.loads), last: tl.last}
+			continue
+		}
+		assigned := false
+		for p, n := range tl.loads {
+			if d := n - tl.base[p]; d != 0 {
+				cur.loads[p] += d
+				assigned = true
+			}
+		}
+		if assigned || tl.last != tl.baseLast {
+			cur.last = tl.last
+		}
+	}
 }
 
-// drop forgets the counts: a change other than the intake's committed.
+// move follows one task's change in the kept counts: it counted for from (when fromOpen) and now
+// counts for to (when toOpen).
+func (c *loadCache) move(from string, fromOpen bool, to string, toOpen bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tl := range c.as {
+		if _, ok := tl.loads[from]; ok && fromOpen && tl.loads[from] > 0 {
+			tl.loads[from]--
+		}
+		if _, ok := tl.loads[to]; ok && toOpen {
+			tl.loads[to]++
+		}
+	}
+}
+
+// drop forgets the counts: a change other than the intake's and Act's committed.
 func (c *loadCache) drop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
+	c.epoch++
 	c.as = nil
 }

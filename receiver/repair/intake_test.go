@@ -222,3 +222,67 @@ func TestLoadsKeptBetweenGroupsFollowChanges(t *testing.T) {
 		}
 	}
 }
+
+// Groups in flight and workers' actions change the kept open-task counts by deltas, so that none
+// undoes another: two groups that started from the same counts both count their assignments, an
+// action committed meanwhile stays counted, and a group that started before a drop adds nothing.
+func TestLoadCacheMergesDeltas(t *testing.T) {
+	seed := func(c *loadCache) {
+		as, ep := c.get()
+		as["crew"] = &teamLoad{loads: map[string]int{"alice": 2, "bob": 1}, last: "alice",
+			base: map[string]int{"alice": 2, "bob": 1}, baseLast: "alice"}
+		c.put(as, ep)
+	}
+	assign := func(as assignments, who string) {
+		as["crew"].loads[who]++
+		as["crew"].last = who
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(c *loadCache)
+		want map[string]int
+		last string
+	}{
+		{"two groups from the same counts", func(c *loadCache) {
+			a, ea := c.get()
+			b, eb := c.get()
+			assign(a, "bob")
+			assign(b, "bob")
+			assign(b, "alice")
+			c.put(a, ea)
+			c.put(b, eb)
+		}, map[string]int{"alice": 3, "bob": 3}, "alice"},
+		{"an action while a group is in flight", func(c *loadCache) {
+			a, ea := c.get()
+			c.move("alice", true, "bob", true) // alice's task taken over by bob
+			assign(a, "bob")
+			c.put(a, ea)
+		}, map[string]int{"alice": 1, "bob": 3}, "bob"},
+		{"a task closed", func(c *loadCache) {
+			c.move("bob", true, "bob", false)
+		}, map[string]int{"alice": 2, "bob": 0}, "alice"},
+		{"a drop while a group is in flight", func(c *loadCache) {
+			a, ea := c.get()
+			c.drop()
+			assign(a, "bob")
+			c.put(a, ea)
+		}, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c loadCache
+			seed(&c)
+			tc.run(&c)
+			got, _ := c.get()
+			if tc.want == nil {
+				if len(got) != 0 {
+					t.Fatalf("counts kept after a drop: %v", got["crew"].loads)
+				}
+				return
+			}
+			tl := got["crew"]
+			if tl == nil || fmt.Sprint(tl.loads) != fmt.Sprint(tc.want) || tl.last != tc.last {
+				t.Fatalf("kept %+v, want %v last %q", tl, tc.want, tc.last)
+			}
+		})
+	}
+}

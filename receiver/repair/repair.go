@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -225,6 +226,9 @@ type assignments map[string]*teamLoad
 type teamLoad struct {
 	loads map[string]int
 	last  string
+	// What the group started from (loadCache): the kept counts, or those read from the store.
+	base     map[string]int
+	baseLast string
 }
 
 func (a assignments) pick(ctx context.Context, tx store.Tx, cfg *config.Config, team *config.Team) (string, error) {
@@ -239,7 +243,7 @@ func (a assignments) pick(ctx context.Context, tx store.Tx, cfg *config.Config, 
 		if err != nil {
 			return "", err
 		}
-		tl = &teamLoad{loads: loads, last: last}
+		tl = &teamLoad{loads: loads, last: last, base: maps.Clone(loads), baseLast: last}
 		a[team.Name] = tl
 	}
 	who := task.Pick(team, cfg.Assignment, tl.loads, tl.last)
@@ -415,14 +419,13 @@ func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (ta
 	now := s.clock.Now()
 	var out task.Task
 	var c task.Change
-	moved := false // the assignee's open-task count changed (intake.go, loadCache)
+	var before task.Task // as stored, to move the open-task counts (intake.go, loadCache)
 	err := s.inTx(ctx, "act", func(tx store.Tx) error {
 		t, err := tx.Task(ctx, id)
 		if err != nil {
 			return err
 		}
-		before := *t
-		defer func() { moved = t.Assignee != before.Assignee || t.State.Closed() != before.State.Closed() }()
+		before = *t
 		if a.Allow != nil {
 			if err := a.Allow(*t); err != nil {
 				return err
@@ -453,8 +456,8 @@ func (s *Service) Act(ctx context.Context, id int64, actor string, a Action) (ta
 	if err != nil {
 		return out, err
 	}
-	if moved {
-		s.loads.drop()
+	if out.Assignee != before.Assignee || out.State.Closed() != before.State.Closed() {
+		s.loads.move(before.Assignee, !before.State.Closed(), out.Assignee, !out.State.Closed())
 	}
 	s.commit(pending{c})
 	return out, nil
