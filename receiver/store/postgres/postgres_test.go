@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/minefarm/cgminer-stack/receiver/store"
 	"github.com/minefarm/cgminer-stack/receiver/store/postgres/pgtest"
 	"github.com/minefarm/cgminer-stack/receiver/store/storetest"
+	"github.com/minefarm/cgminer-stack/receiver/task"
 )
 
 var srv *pgtest.Server
@@ -90,4 +92,86 @@ func TestConnectionsKeptBetweenTransactions(t *testing.T) {
 	if st := db.Stats(); st.MaxIdleClosed > 0 || st.OpenConnections < 8 {
 		t.Fatalf("%d connections closed for want of an idle slot, %d open; want 0 closed, 8 open", st.MaxIdleClosed, st.OpenConnections)
 	}
+}
+
+// A store that grows by a quarter analyses its busiest tables itself (sqldb/analyze.go), so that
+// the intake's batched lookups are planned as index scans before autovacuum looks (once a
+// minute); a few rows do not.
+func TestAnalyzeAfterGrowth(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	db := s.(interface{ SQL() *sql.DB }).SQL()
+	add := func(from, n int) {
+		t.Helper()
+		err := s.InTx(ctx, func(tx store.Tx) error {
+			for i := from; i < from+n; i++ {
+				if err := tx.CreateTask(ctx, mkTask(fmt.Sprintf("instance=\"10.1.%d.%d:4028\"", i>>8, i&255))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	analyzed := func() bool {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM pg_stat_user_tables WHERE relname = 'tasks' AND analyze_count > 0`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	add(0, 50)
+	time.Sleep(500 * time.Millisecond)
+	if analyzed() {
+		t.Fatal("tasks analysed after 50 rows")
+	}
+	add(50, 1000)
+	deadline := time.Now().Add(10 * time.Second)
+	for !analyzed() {
+		if time.Now().After(deadline) {
+			t.Fatal("tasks not analysed 10 s after growing to 1,050 rows")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var plan string
+	if err := db.QueryRow(`EXPLAIN SELECT id FROM tasks WHERE machine IN ('a', 'b', 'c') AND state NOT IN ('done','auto_resolved','cancelled')`).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "Index") {
+		t.Fatalf("lookup by machine after ANALYZE planned as %q, want an index scan", plan)
+	}
+}
+
+// Ids taken ahead from a sequence serve the following transactions (sqldb.seqPool): twenty
+// one-task transactions take a few blocks, not a block each, and their ids still increase.
+func TestIDsTakenAheadServeLaterTransactions(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	db := s.(interface{ SQL() *sql.DB }).SQL()
+	var last int64
+	for i := range 20 {
+		tk := mkTask(fmt.Sprintf("instance=\"10.2.0.%d:4028\"", i))
+		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.CreateTask(ctx, tk) }); err != nil {
+			t.Fatal(err)
+		}
+		if tk.ID <= last {
+			t.Fatalf("task %d got id %d after %d", i, tk.ID, last)
+		}
+		last = tk.ID
+	}
+	var taken int64
+	if err := db.QueryRow(`SELECT last_value FROM pg_sequences WHERE sequencename = 'tasks_id_seq'`).Scan(&taken); err != nil {
+		t.Fatal(err)
+	}
+	if taken > 3*20/2 {
+		t.Fatalf("the sequence went to %d for 20 tasks: a block per transaction", taken)
+	}
+}
+
+func mkTask(machine string) *task.Task {
+	now := time.Now()
+	return &task.Task{Machine: machine, State: task.Open, Title: "fan", Severity: "critical", Category: "fan",
+		CreatedAt: now, UpdatedAt: now, OpenedAt: now}
 }

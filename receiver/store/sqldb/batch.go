@@ -2,8 +2,11 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minefarm/cgminer-stack/receiver/store"
@@ -59,73 +62,99 @@ type batch struct {
 
 func (b *batch) empty() bool { return b == nil || b.n == 0 }
 
-// ids hands out ids taken ahead for one table.
-type ids struct{ next, end, block int64 }
+// ids hands out ids taken ahead for one table (SQLite, per transaction).
+type ids struct{ next, end int64 }
 
 func (x *Tx) nextID(ctx context.Context, table string) (int64, error) {
+	if x.d.Sequences {
+		return x.db.seqs.next(ctx, x.tx, table)
+	}
+	// SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE) until the commit, so
+	// nobody else inserts meanwhile; an id is one more than the largest, read once per
+	// transaction (every insert into tasks, problems and outbox takes its id here).
 	if x.ids == nil {
 		x.ids = map[string]*ids{}
 	}
 	r := x.ids[table]
 	if r == nil {
-		r = &ids{}
-		x.ids[table] = r
-	}
-	if r.next < r.end {
-		id := r.next
-		r.next++
-		return id, nil
-	}
-	if x.d.Sequences {
-		// PostgreSQL: from the identity column's sequence, a block at a time (growing up to 256);
-		// the ids a transaction does not use are gaps, as rolled-back inserts leave anyway.
-		n := int64(8)
-		if r.end > 0 {
-			n = min(2*r.block, 256)
-		}
-		r.block = n
-		rows, err := x.tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('`+table+`', 'id')) FROM generate_series(1, $1)`, n)
-		if err != nil {
-			return 0, fmt.Errorf("ids for %s: %w", table, err)
-		}
-		var got []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return 0, fmt.Errorf("ids for %s: %w", table, err)
-			}
-			got = append(got, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(got) == 0 {
-			return 0, fmt.Errorf("ids for %s: %v", table, err)
-		}
-		// nextval hands out increasing values; a block is contiguous unless another transaction
-		// took values in between, so only the contiguous run from the first is used.
-		end := got[0] + 1
-		for _, id := range got[1:] {
-			if id != end {
-				break
-			}
-			end++
-		}
-		r.next, r.end = got[0]+1, end
-		return got[0], nil
-	}
-	// SQLite: the writer holds the database's write lock (BEGIN IMMEDIATE) until the commit, so
-	// nobody else inserts meanwhile; an id is one more than the largest, read once per
-	// transaction (every insert into tasks, problems and outbox takes its id here).
-	if r.end == 0 {
 		var max int64
 		if err := x.queryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM `+table).Scan(&max); err != nil {
 			return 0, fmt.Errorf("ids for %s: %w", table, err)
 		}
-		r.next, r.end = max+1, 1<<62
+		r = &ids{next: max + 1, end: 1 << 62}
+		x.ids[table] = r
 	}
 	id := r.next
 	r.next++
 	return id, nil
+}
+
+// seqPool hands out ids taken ahead from the identity columns' sequences (PostgreSQL), for the
+// whole process: a sequence's values are not transactional (a rolled-back insert leaves a gap
+// anyway), so ids one transaction took and did not use serve the next one, and a burst costs one
+// nextval round trip per seqBlockMax ids instead of a few per transaction. The ids a process
+// never uses are gaps. The sequences' names are read from the catalog once.
+type seqPool struct {
+	mu    sync.Mutex
+	names map[string]string  // table → its id sequence (pg_get_serial_sequence)
+	free  map[string][]int64 // taken, not yet handed out, increasing
+	block map[string]int     // the next block's size
+	at    map[string]time.Time
+}
+
+// seqBlockMin and seqBlockMax bound a block: it doubles while blocks run out within a second of
+// each other (a burst), and starts again from seqBlockMin after a quiet second.
+const (
+	seqBlockMin = 8
+	seqBlockMax = 512
+)
+
+func (p *seqPool) next(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
+	p.mu.Lock()
+	if ids := p.free[table]; len(ids) > 0 {
+		p.free[table] = ids[1:]
+		p.mu.Unlock()
+		return ids[0], nil
+	}
+	name := p.names[table]
+	n := seqBlockMin
+	if time.Since(p.at[table]) < time.Second {
+		n = min(2*p.block[table], seqBlockMax)
+	}
+	p.mu.Unlock()
+	if name == "" {
+		if err := tx.QueryRowContext(ctx, `SELECT pg_get_serial_sequence($1, 'id')`, table).Scan(&name); err != nil {
+			return 0, fmt.Errorf("sequence of %s: %w", table, err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT nextval($1::regclass) FROM generate_series(1, $2)`, name, n)
+	if err != nil {
+		return 0, fmt.Errorf("ids for %s: %w", table, err)
+	}
+	got := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("ids for %s: %w", table, err)
+		}
+		got = append(got, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(got) == 0 {
+		return 0, fmt.Errorf("ids for %s: %v", table, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.names == nil {
+		p.names, p.free, p.block, p.at = map[string]string{}, map[string][]int64{}, map[string]int{}, map[string]time.Time{}
+	}
+	p.names[table], p.block[table], p.at[table] = name, n, time.Now()
+	// Another transaction may have refilled meanwhile: keep both, in order.
+	free := append(p.free[table], got[1:]...)
+	slices.Sort(free)
+	p.free[table] = free
+	return got[0], nil
 }
 
 func (x *Tx) held() *batch {
@@ -167,6 +196,7 @@ error_text) VALUES `, "", b.attempts},
 		if x.d.BatchParams > 0 {
 			per = max(1, x.d.BatchParams/len(t.rows[0]))
 		}
+		x.added += len(t.rows)
 		for len(t.rows) > 0 {
 			part := t.rows[:min(len(t.rows), per)]
 			t.rows = t.rows[len(part):]

@@ -42,6 +42,9 @@ type Dialect struct {
 	// Sequences: ids taken ahead come from the identity columns' sequences (PostgreSQL);
 	// otherwise from the largest id, under the database's write lock (SQLite).
 	Sequences bool
+	// Analyze: the store runs ANALYZE on its busiest tables itself once they have grown by a
+	// quarter since it last did (PostgreSQL; see growth).
+	Analyze bool
 	// BatchParams bounds the parameters of one multi-row INSERT and makes its placeholders "?"
 	// (SQLite: modernc.org/sqlite binds each parameter by searching the arguments, so a statement
 	// costs the square of its parameters, and "$n" names cost a number formatting each); 0:
@@ -60,6 +63,9 @@ type DB struct {
 	// (SQLite) or prepares and deallocates (PostgreSQL: two round trips) every statement it runs.
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	seqs seqPool // ids taken ahead (Sequences; batch.go)
+	grow growth  // Analyze
 }
 
 // maxCachedStmts bounds the statement cache; the store's statements are a fixed set (a few
@@ -194,6 +200,9 @@ func (s *DB) InTx(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		return fmt.Errorf("commit: %w", err)
 	}
+	if s.d.Analyze && tx.added > 0 {
+		s.grow.added(s.db, tx.added)
+	}
 	return nil
 }
 
@@ -206,6 +215,7 @@ type Tx struct {
 	b     *batch          // inserts held back (batch.go)
 	ids   map[string]*ids // ids taken ahead, by table
 	pf    *prefetch       // what Prefetch read
+	added int             // rows the held inserts added (growth)
 }
 
 // stmt returns the database's prepared statement for q (nil once the cache is full).
@@ -857,6 +867,7 @@ func (s *DB) Ping(ctx context.Context) error {
 
 // Close implements store.Store.
 func (s *DB) Close() error {
+	s.grow.stop()
 	s.stmtMu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
