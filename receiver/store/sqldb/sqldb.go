@@ -42,8 +42,8 @@ type Dialect struct {
 	// Sequences: ids taken ahead come from the identity columns' sequences (PostgreSQL);
 	// otherwise from the largest id, under the database's write lock (SQLite).
 	Sequences bool
-	// Analyze: the store runs ANALYZE on its busiest tables itself once they have grown by a
-	// quarter since it last did (PostgreSQL; see growth).
+	// Analyze: the store runs ANALYZE on the columns its lookups filter on itself each time its
+	// tables doubled (PostgreSQL; analyze.go).
 	Analyze bool
 	// BatchParams bounds the parameters of one multi-row INSERT and makes its placeholders "?"
 	// (SQLite: modernc.org/sqlite binds each parameter by searching the arguments, so a statement
