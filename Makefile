@@ -93,6 +93,7 @@ fuzz-short:
 	$(GO) test ./simulator/farm -run '^$$' -fuzz '^FuzzRespondV3$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./simulator/farm -run '^$$' -fuzz '^FuzzParseDigest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./receiver/remedy -run '^$$' -fuzz '^FuzzParseReply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./receiver/store/sqldb -run '^$$' -fuzz '^FuzzJS$$' -fuzztime $(FUZZTIME)
 
 # ---------------------------------------------------------------- run
 # The whole stack against the simulated farm; FARM=real probes the miners in exporter/cgminer.yml.
