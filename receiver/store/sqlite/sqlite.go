@@ -39,7 +39,7 @@ func OpenWith(ctx context.Context, file string, o Options) (*sqldb.DB, error) {
 		busy = 10 * time.Second
 	}
 	q := url.Values{}
-	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+	for _, p := range []string{fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -47,7 +47,10 @@ func OpenWith(ctx context.Context, file string, o Options) (*sqldb.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
+	// Connections stay open between transactions (database/sql keeps 2 idle by default): a new
+	// one runs the pragmas again and starts with a cold page and statement cache.
 	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
 	if err := sqldb.Migrate(ctx, db, migrations, "migrations"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", file, err)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,11 +41,28 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	if at, err := s.Heartbeat(ctx, "w"); err != nil || !at.Equal(storetestTime) {
 		t.Fatalf("after reopen: %v %v", at, err)
 	}
-	var mode, sync string
+	var mode, syncMode, temp string
 	s.SQL().QueryRow("PRAGMA journal_mode").Scan(&mode)
-	s.SQL().QueryRow("PRAGMA synchronous").Scan(&sync)
-	if mode != "wal" || sync != "2" {
-		t.Fatalf("journal_mode %q synchronous %q, want wal and 2 (FULL)", mode, sync)
+	s.SQL().QueryRow("PRAGMA synchronous").Scan(&syncMode)
+	s.SQL().QueryRow("PRAGMA temp_store").Scan(&temp)
+	if mode != "wal" || syncMode != "2" || temp != "2" {
+		t.Fatalf("journal_mode %q synchronous %q temp_store %q, want wal, 2 (FULL) and 2 (MEMORY: statement journals)", mode, syncMode, temp)
+	}
+	// Connections are kept between transactions side by side (a new one runs the pragmas again
+	// with cold caches).
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := s.Heartbeat(ctx, "w"); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if st := s.SQL().Stats(); st.MaxIdleClosed > 0 {
+		t.Fatalf("%d connections closed for want of an idle slot", st.MaxIdleClosed)
 	}
 }
 
