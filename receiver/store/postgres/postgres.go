@@ -45,7 +45,7 @@ func Open(ctx context.Context, dsn string) (*sqldb.DB, error) {
 		return nil, fmt.Errorf("migrate postgres: %w", err)
 	}
 	return sqldb.New(db, sqldb.Dialect{IsConflict: isConflict, ForUpdate: " FOR UPDATE", SkipLocked: " FOR UPDATE SKIP LOCKED",
-		DriverCachesStatements: true, Sequences: true, Analyze: true}), nil
+		DriverCachesStatements: true, Sequences: true, Analyze: true, MachineLocks: true}), nil
 }
 
 func isConflict(err error) bool {

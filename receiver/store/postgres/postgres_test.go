@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,4 +175,58 @@ func mkTask(machine string) *task.Task {
 	now := time.Now()
 	return &task.Task{Machine: machine, State: task.Open, Title: "fan", Severity: "critical", Category: "fan",
 		CreatedAt: now, UpdatedAt: now, OpenedAt: now}
+}
+
+// Two transactions storing new tasks for the same machines, in opposite orders, as two replicas
+// given the same burst do: the machine locks Prefetch takes make the later one wait and then see
+// the earlier one's tasks, so both commit, without a unique violation or a deadlock (which
+// PostgreSQL reported only after deadlock_timeout).
+func TestPrefetchSerialisesGroupsOnTheSameMachines(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	machines := []string{`instance="10.3.0.1:4028"`, `instance="10.3.0.2:4028"`, `instance="10.3.0.3:4028"`}
+	var ready sync.WaitGroup
+	ready.Add(2)
+	errs := make(chan error, 2)
+	for i := range 2 {
+		order := slices.Clone(machines)
+		if i == 1 {
+			slices.Reverse(order)
+		}
+		go func() {
+			var pq store.PrefetchQuery
+			for _, m := range order {
+				pq.Alerts = append(pq.Alerts, store.PrefetchAlert{Machine: m, Key: m + "/fan", StartsAt: time.Now(), Firing: true})
+			}
+			errs <- s.InTx(ctx, func(tx store.Tx) error {
+				ready.Done()
+				ready.Wait() // both transactions begun before either takes its locks
+				if err := tx.Prefetch(ctx, pq); err != nil {
+					return err
+				}
+				for _, m := range order {
+					open, err := tx.OpenTask(ctx, m)
+					if err != nil {
+						return err
+					}
+					if open == nil {
+						if err := tx.CreateTask(ctx, mkTask(m)); err != nil {
+							return err
+						}
+					}
+					time.Sleep(20 * time.Millisecond) // the other one runs meanwhile
+				}
+				return nil
+			})
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a transaction failed (the other holds the same machines): %v", err)
+		}
+	}
+	var n int
+	if err := s.(interface{ SQL() *sql.DB }).SQL().QueryRow(`SELECT COUNT(*) FROM tasks`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d tasks (%v), want 3", n, err)
+	}
 }

@@ -1,9 +1,11 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -171,6 +173,19 @@ func (x *Tx) flush(ctx context.Context) error {
 		return nil
 	}
 	x.b = nil // the statements below must not flush again
+	// New tasks in machine order and new problems in occurrence order: the unique indexes (one
+	// open task per machine, one problem per occurrence) make a transaction that inserts a key
+	// another one has inserted, uncommitted, wait for it. Two replicas storing the same burst in
+	// groups of their own insert many of the same keys at once; in any order they waited for each
+	// other in a cycle, which PostgreSQL breaks only after deadlock_timeout (1 s). In one order
+	// the later one waits, then finds the key taken and redoes its group (ErrConflict).
+	slices.SortFunc(b.tasks, func(a, c []any) int { return strings.Compare(a[1].(string), c[1].(string)) })
+	slices.SortFunc(b.problems, func(a, c []any) int {
+		if k := strings.Compare(a[2].(string), c[2].(string)); k != 0 {
+			return k
+		}
+		return cmp.Compare(a[8].(int64), c[8].(int64))
+	})
 	for _, t := range []struct {
 		what, head, tail string
 		rows             [][]any
@@ -310,6 +325,11 @@ type prefetch struct {
 
 // Prefetch implements store.Tx.
 func (x *Tx) Prefetch(ctx context.Context, q store.PrefetchQuery) error {
+	if x.d.MachineLocks {
+		if err := x.lockMachines(ctx, q); err != nil {
+			return err
+		}
+	}
 	pf := &prefetch{open: map[string][]any{}, occ: map[string]map[int64][]any{}, early: map[string]map[int64][2]int64{},
 		closed: map[string]bool{}, since: us(q.ClosedSince)}
 	keys := append([]string{}, q.Keys...)
@@ -414,6 +434,56 @@ func (x *Tx) prefetchKeys(ctx context.Context, pf *prefetch, keys []string) erro
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("prefetch early resolves: %w", err)
 		}
+	}
+	return nil
+}
+
+// machineLockClass is the first key of the intake's advisory locks, pg_advisory_xact_lock(class,
+// hash of the machine): "RMAC" (the lease's is "RRLS", lease/postgres.go).
+const machineLockClass int32 = 0x524D4143
+
+// lockMachines takes, before the group reads anything, a transaction-scoped advisory lock for
+// each machine the group's alerts are about, in one order for every transaction (ascending
+// hash). Two replicas given the same burst by both Alertmanagers then store the same machines
+// one after the other: the later one waits at its first common machine, then reads what the
+// earlier one committed and adds to it. Without the locks both inserted the same new tasks at
+// once and waited for each other in a cycle (the later one's rows in another order), which
+// PostgreSQL broke only after deadlock_timeout, 1 s, and the loser redid its group. Two machines
+// with the same 32-bit hash only wait for each other more often. A group locks at most
+// IngestChunk (500) machines; the lock table holds max_locks_per_transaction × max_connections
+// (6,400 by default) for everything at once.
+func (x *Tx) lockMachines(ctx context.Context, q store.PrefetchQuery) error {
+	seen := make(map[int32]bool, len(q.Alerts)+len(q.Machines))
+	keys := make([]int32, 0, len(q.Alerts)+len(q.Machines))
+	add := func(m string) {
+		h := fnv.New32a()
+		h.Write([]byte(m))
+		if k := int32(h.Sum32()); !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, m := range q.Machines {
+		add(m)
+	}
+	for _, a := range q.Alerts {
+		add(a.Machine)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	// unnest keeps the array's order; ORDER BY says so again (PostgreSQL evaluates a volatile
+	// function of the select list after the sort).
+	rows, err := x.tx.QueryContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k ORDER BY k`, machineLockClass, keys)
+	if err != nil {
+		return fmt.Errorf("lock machines: %w", err)
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock machines: %w", err)
 	}
 	return nil
 }

@@ -46,6 +46,9 @@ type Dialect struct {
 	// Analyze: the store runs ANALYZE on the columns its lookups filter on itself each time its
 	// tables doubled (PostgreSQL; analyze.go).
 	Analyze bool
+	// MachineLocks: Prefetch takes an advisory lock per machine of the group, in one order
+	// (PostgreSQL; batch.go lockMachines), so that replicas storing the same alerts take turns.
+	MachineLocks bool
 	// BatchParams bounds the parameters of one multi-row INSERT and makes its placeholders "?"
 	// (SQLite: modernc.org/sqlite binds each parameter by searching the arguments, so a statement
 	// costs the square of its parameters, and "$n" names cost a number formatting each); 0:
