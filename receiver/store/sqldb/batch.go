@@ -175,10 +175,10 @@ func (x *Tx) flush(ctx context.Context) error {
 	x.b = nil // the statements below must not flush again
 	// New tasks in machine order and new problems in occurrence order: the unique indexes (one
 	// open task per machine, one problem per occurrence) make a transaction that inserts a key
-	// another one has inserted, uncommitted, wait for it. Two replicas storing the same burst in
-	// groups of their own insert many of the same keys at once; in any order they waited for each
-	// other in a cycle, which PostgreSQL breaks only after deadlock_timeout (1 s). In one order
-	// the later one waits, then finds the key taken and redoes its group (ErrConflict).
+	// another one has inserted, uncommitted, wait for it, and two that insert several of the same
+	// keys in different orders wait for each other in a cycle, which PostgreSQL breaks only after
+	// deadlock_timeout (1 s). The intake's groups lock their machines first (lockMachines); this
+	// keeps the order for what inserts without those locks.
 	slices.SortFunc(b.tasks, func(a, c []any) int { return strings.Compare(a[1].(string), c[1].(string)) })
 	slices.SortFunc(b.problems, func(a, c []any) int {
 		if k := strings.Compare(a[2].(string), c[2].(string)); k != 0 {
