@@ -175,13 +175,12 @@ func testLoop(c *client, m miner) {
 			t.Errorf("escalation subject %q lacks %q", mail.Subject, want)
 		}
 	}
-	for _, want := range []string{link, m.Name, "rack-0", "slot " + slot} {
+	for _, want := range []string{link, m.Name, "rack-0", "slot " + slot, "Runbook: https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#minerfanfailure"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("escalation e-mail lacks %q:\n%s", want, body)
 		}
 	}
-	// The e-mail's link opens the task's page, which gives the runbook of the fault (the
-	// receiver's e-mail itself carries the task link, not the runbook).
+	// The e-mail's link opens the task's page, which gives the runbook of the fault too.
 	resp := c.do("GET", strings.TrimPrefix(link, c.s.URLs.Receiver), "carol", nil)
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -24,7 +24,7 @@ func sampleMessage(to, addr string) Message {
 		Text: "ESCALATED task #12 on 10.1.0.7 (Fan 1 stopped): nobody acknowledged it for 5m0s",
 		Fields: map[string]string{"site": "site-a", "rack": "rack-2", "slot": "14", "where": "site-a › rack-2 › slot 14",
 			"ip": "10.1.0.7", "severity": "critical", "state": "open", "title": "Fan 1 stopped"}}
-	return Render(m, task.Facts{Model: "Antminer S19j Pro", Serial: "SN123"}, cfg)
+	return Render(m, task.Facts{Model: "Antminer S19j Pro", Serial: "SN123"}, "", cfg)
 }
 
 func TestEmailThroughMailpit(t *testing.T) {

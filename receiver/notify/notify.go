@@ -55,6 +55,12 @@ type FactsReader interface {
 	Facts(ctx context.Context, ids []int64) (map[int64]task.Facts, error)
 }
 
+// RunbookReader gives the tasks' runbook links (the firing alerts' runbook_url), which the
+// messages carry under the task's link.
+type RunbookReader interface {
+	Runbooks(ctx context.Context, ids []int64) (map[int64]string, error)
+}
+
 // Sender drains the outbox.
 type Sender struct {
 	Outbox Outbox
@@ -64,9 +70,11 @@ type Sender struct {
 	// machine's facts were never asked yet (a new task: the facts loop asks Prometheus within
 	// seconds), so that the first message names the model too. 0: no wait.
 	FactsWait time.Duration
-	Config    func() *config.Config
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Runbooks, when set, adds the runbook link of the task's firing alerts to the messages.
+	Runbooks RunbookReader
+	Config   func() *config.Config
+	Now      func() time.Time
+	Logger   *slog.Logger
 	// Batch is how many due deliveries one pass reads; default 100.
 	Batch int
 
@@ -159,6 +167,7 @@ func (s *Sender) Once(ctx context.Context) (int, error) {
 	cfg := s.Config()
 	chs := s.channelsFor(cfg)
 	facts := s.facts(ctx, msgs)
+	runbooks := s.runbooks(ctx, msgs)
 	byChannel := map[string][]store.Message{}
 	var order []string
 	handled := 0
@@ -180,7 +189,7 @@ func (s *Sender) Once(ctx context.Context) (int, error) {
 		go func() {
 			defer wg.Done()
 			for _, m := range byChannel[name] {
-				if err := s.deliver(ctx, cfg, chs[name], name, m, facts[m.TaskID]); err != nil {
+				if err := s.deliver(ctx, cfg, chs[name], name, m, facts[m.TaskID], runbooks[m.TaskID]); err != nil {
 					errs[i] = err
 					return
 				}
@@ -198,10 +207,8 @@ func (s *Sender) waitForFacts(m store.Message, facts map[int64]task.Facts, now t
 	return facts[m.TaskID].AskedAt.IsZero() && now.Sub(m.CreatedAt) < s.FactsWait
 }
 
-func (s *Sender) facts(ctx context.Context, msgs []store.Message) map[int64]task.Facts {
-	if s.Facts == nil {
-		return nil
-	}
+// taskIDs are the tasks of msgs, once each.
+func taskIDs(msgs []store.Message) []int64 {
 	seen := map[int64]bool{}
 	var ids []int64
 	for _, m := range msgs {
@@ -210,7 +217,27 @@ func (s *Sender) facts(ctx context.Context, msgs []store.Message) map[int64]task
 			ids = append(ids, m.TaskID)
 		}
 	}
-	f, err := s.Facts.Facts(ctx, ids)
+	return ids
+}
+
+func (s *Sender) runbooks(ctx context.Context, msgs []store.Message) map[int64]string {
+	if s.Runbooks == nil {
+		return nil
+	}
+	r, err := s.Runbooks.Runbooks(ctx, taskIDs(msgs))
+	if err != nil {
+		// The message goes out without the runbook rather than not at all.
+		s.Logger.Warn("notify: cannot read the tasks' runbooks", "err", err)
+		return nil
+	}
+	return r
+}
+
+func (s *Sender) facts(ctx context.Context, msgs []store.Message) map[int64]task.Facts {
+	if s.Facts == nil {
+		return nil
+	}
+	f, err := s.Facts.Facts(ctx, taskIDs(msgs))
 	if err != nil {
 		// The message goes out without the model rather than not at all.
 		s.Logger.Warn("notify: cannot read the machines' facts", "err", err)
@@ -233,7 +260,7 @@ func channelOf(m store.Message, cfg *config.Config) string {
 
 // deliver makes one attempt and records it; it returns an error only when the outcome could not
 // be stored.
-func (s *Sender) deliver(ctx context.Context, cfg *config.Config, ch Channel, name string, m store.Message, f task.Facts) error {
+func (s *Sender) deliver(ctx context.Context, cfg *config.Config, ch Channel, name string, m store.Message, f task.Facts, runbook string) error {
 	if m.Channel == "" {
 		m.Channel = name
 		if m.Address == "" {
@@ -256,7 +283,7 @@ func (s *Sender) deliver(ctx context.Context, cfg *config.Config, ch Channel, na
 	if ch == nil {
 		err = fmt.Errorf("channel %s is not configured (any more): %w", name, ErrPermanent)
 	} else {
-		msg := Render(m, f, cfg)
+		msg := Render(m, f, runbook, cfg)
 		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		err = ch.Send(sctx, msg)
 		cancel()

@@ -449,7 +449,7 @@ func TestRender(t *testing.T) {
 	cfg := &config.Config{ExternalURL: "http://rr", People: map[string]config.Person{"alice": {Contact: config.Contact{TelegramChatID: "111"}}}}
 	m := store.Message{TaskID: 3, To: "alice", Channel: "telegram", Address: "-100", Text: "Task #3 on 10.1.0.9\r\nreopened",
 		Fields: map[string]string{"where": "site-b › rack-1", "ip": "10.1.0.9", "fleet": ""}}
-	r := Render(m, task.Facts{Model: "Whatsminer\nM30S"}, cfg)
+	r := Render(m, task.Facts{Model: "Whatsminer\nM30S"}, "", cfg)
 	if !strings.HasPrefix(r.Text, "@alice: Task #3") || !strings.Contains(r.Text, "Whatsminer M30S at site-b › rack-1 (10.1.0.9)") || r.Link != "http://rr/tasks/3" {
 		t.Fatalf("text %q", r.Text)
 	}
@@ -457,11 +457,11 @@ func TestRender(t *testing.T) {
 		t.Fatalf("subject %q", r.Subject)
 	}
 	m.Address = "111" // her own chat: not named
-	if r := Render(m, task.Facts{}, cfg); strings.HasPrefix(r.Text, "@") {
+	if r := Render(m, task.Facts{}, "", cfg); strings.HasPrefix(r.Text, "@") {
 		t.Fatalf("own chat named: %q", r.Text)
 	}
 	m.Text = strings.Repeat("ж", 5000)
-	if r := Render(m, task.Facts{}, cfg); utf8.RuneCountInString(r.Text) != MaxRunes || utf8.RuneCountInString(r.Subject) > MaxSubjectRunes || !utf8.ValidString(r.Text) {
+	if r := Render(m, task.Facts{}, "", cfg); utf8.RuneCountInString(r.Text) != MaxRunes || utf8.RuneCountInString(r.Subject) > MaxSubjectRunes || !utf8.ValidString(r.Text) {
 		t.Fatalf("not bounded: %d runes", utf8.RuneCountInString(r.Text))
 	}
 }
@@ -515,5 +515,57 @@ func TestSenderWaitsBrieflyForTheModel(t *testing.T) {
 	e.clk.Add(12 * time.Second) // FactsWait over: the other goes without the model
 	if n := e.once(t); n != 1 || !strings.Contains(e.tg.calls()[1]["text"].(string), "Miner (10.1.0.8)") {
 		t.Fatalf("handled %d: %v", n, e.tg.calls())
+	}
+}
+
+// Every channel's message carries the runbook of the task's firing alert under the task's link
+// (Telegram and e-mail in the text, the webhook also as task.runbook_url); an alert-supplied link
+// that is not http(s) is not sent.
+func TestSenderCarriesTheRunbook(t *testing.T) {
+	e := newEnv(t, "", true)
+	e.s.Runbooks = e.st
+	ctx := context.Background()
+	runbook := "https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#minerfanfailure"
+	var ids []int64
+	for _, rb := range []string{runbook, "javascript:alert(1)"} {
+		tk := &task.Task{Machine: "10.1.0.7", State: task.Open, CreatedAt: t0, UpdatedAt: t0, OpenedAt: t0}
+		if len(ids) > 0 {
+			tk.Machine = "10.1.0.8"
+		}
+		err := e.st.InTx(ctx, func(tx store.Tx) error {
+			if err := tx.CreateTask(ctx, tk); err != nil {
+				return err
+			}
+			return tx.AddProblem(ctx, &task.Problem{TaskID: tk.ID, Key: "k" + tk.Machine, Alertname: "MinerFanFailure", Severity: "critical",
+				Annotations: map[string]string{"runbook_url": rb}, StartsAt: t0, Firing: true, ReceivedAt: t0})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	e.enqueue(t,
+		store.Message{TaskID: ids[0], To: "alice", Channel: "telegram", Address: "111", Text: "New repair task", CreatedAt: t0},
+		store.Message{TaskID: ids[0], To: "carol", Channel: "email", Address: "carol@farm.example", Text: "ESCALATED task", CreatedAt: t0},
+		store.Message{TaskID: ids[0], To: "olga", Channel: "webhook", Address: "+15550199", Text: "ESCALATED task", CreatedAt: t0},
+		store.Message{TaskID: ids[1], To: "alice", Channel: "telegram", Address: "111", Text: "Other task", CreatedAt: t0},
+	)
+	e.once(t)
+	line := "\nRunbook: " + runbook
+	texts := map[string]string{}
+	for _, c := range e.tg.calls() {
+		texts[c["text"].(string)[:5]] = c["text"].(string)
+	}
+	if !strings.HasSuffix(texts["New r"], fmt.Sprintf("/tasks/%d%s", ids[0], line)) {
+		t.Errorf("telegram: %q", texts["New r"])
+	}
+	if strings.Contains(texts["Other"], "Runbook") || texts["Other"] == "" {
+		t.Errorf("telegram with a javascript: runbook: %q", texts["Other"])
+	}
+	if mails := e.mp.messages(t); len(mails) != 1 || !strings.Contains(mails[0].Text, strings.TrimPrefix(line, "\n")) {
+		t.Errorf("mail %+v", mails)
+	}
+	if len(e.hook.bodies) != 1 || e.hook.bodies[0].Task.Runbook != runbook || !strings.HasSuffix(e.hook.bodies[0].Text, line) {
+		t.Errorf("webhook %+v", e.hook.bodies)
 	}
 }

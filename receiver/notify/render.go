@@ -22,6 +22,7 @@ type Message struct {
 	Subject string // one line
 	Text    string // plain text: what happened, which machine where, the link
 	Link    string // the task's page; "" without external_url
+	Runbook string // the firing alert's runbook_url (a web link), or ""
 	// Fields are the task's facts: machine, title, severity, state, assignee, site, row, rack,
 	// slot, where, model, firmware, serial (those known).
 	Fields map[string]string
@@ -56,9 +57,10 @@ func oneLine(s string) string {
 }
 
 // Render writes a delivery for its channel: the notice's text, then what the machine is and where
-// (model, site › row › rack › slot, address) and its severity, then the link to the task. A
-// delivery to the crew's group chat on behalf of a person starts with "@name:".
-func Render(m store.Message, f task.Facts, cfg *config.Config) Message {
+// (model, site › row › rack › slot, address) and its severity, then the link to the task and the
+// runbook's (the firing alert's runbook_url, checked to be a web link). A delivery to the crew's
+// group chat on behalf of a person starts with "@name:".
+func Render(m store.Message, f task.Facts, runbook string, cfg *config.Config) Message {
 	fields := make(map[string]string, len(m.Fields)+3)
 	for k, v := range m.Fields {
 		fields[k] = v
@@ -68,7 +70,7 @@ func Render(m store.Message, f task.Facts, cfg *config.Config) Message {
 			fields[k] = oneLine(v)
 		}
 	}
-	out := Message{ID: m.ID, TaskID: m.TaskID, To: m.To, Address: m.Address, Step: m.Step, Fields: fields}
+	out := Message{ID: m.ID, TaskID: m.TaskID, To: m.To, Address: m.Address, Step: m.Step, Fields: fields, Runbook: task.WebLink(runbook)}
 	if cfg.ExternalURL != "" && m.TaskID > 0 {
 		out.Link = fmt.Sprintf("%s/tasks/%d", cfg.ExternalURL, m.TaskID)
 	}
@@ -83,6 +85,9 @@ func Render(m store.Message, f task.Facts, cfg *config.Config) Message {
 	}
 	if out.Link != "" {
 		b.WriteString("\n" + out.Link)
+	}
+	if out.Runbook != "" {
+		b.WriteString("\nRunbook: " + out.Runbook)
 	}
 	out.Text = Truncate(b.String(), MaxRunes)
 	subject := head

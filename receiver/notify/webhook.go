@@ -57,6 +57,7 @@ type WebhookTask struct {
 	Rack     string `json:"rack,omitempty"`
 	Slot     string `json:"slot,omitempty"`
 	Model    string `json:"model,omitempty"`
+	Runbook  string `json:"runbook_url,omitempty"`
 }
 
 // Send implements Channel.
@@ -65,7 +66,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	p := WebhookPayload{Version: "1", ID: m.ID, Recipient: WebhookRecipient{Name: m.To, Phone: m.Address}, Step: m.Step + 1,
 		Subject: m.Subject, Text: m.Text, Fields: f,
 		Task: WebhookTask{ID: m.TaskID, URL: m.Link, Severity: f["severity"], State: f["state"], Machine: f["ip"], Site: f["site"],
-			Row: f["row"], Rack: f["rack"], Slot: f["slot"], Model: f["model"]}}
+			Row: f["row"], Rack: f["rack"], Slot: f["slot"], Model: f["model"], Runbook: m.Runbook}}
 	body, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("webhook: %w: %w", err, ErrPermanent)

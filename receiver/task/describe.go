@@ -8,6 +8,16 @@ import (
 	"time"
 )
 
+// WebLink keeps only an http(s) link of a sane length: an annotation such as runbook_url comes
+// with the alert, and is shown and sent as a link.
+func WebLink(u string) string {
+	if len(u) > 4096 || !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) ||
+		strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return ""
+	}
+	return u
+}
+
 // Facts is what the monitoring says a task's machine is: model and firmware from cgminer_info,
 // serial and MAC from cgminer_device_info, why its last probe failed from
 // cgminer_probe_error_info. Asked from Prometheus when the task is made and refreshed while it is

@@ -146,3 +146,23 @@ func TestVerifyFast(t *testing.T) {
 		t.Fatalf("verify times %s %s", first, last)
 	}
 }
+
+func TestWebLink(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://runbooks.example/fan#miner", "https://runbooks.example/fan#miner"},
+		{"http://wiki.farm/x?a=1&b=2", "http://wiki.farm/x?a=1&b=2"},
+		{"javascript:alert(1)", ""},
+		{"HTTPS://upper.example", ""},
+		{"https://a.example/ spaced", ""},
+		{"https://a.example/\nSubject: x", ""},
+		{"https://a.example/\x7f", ""},
+		{"https://a.example/" + strings.Repeat("a", 4096), ""},
+		{"", ""},
+	} {
+		t.Run(tc.in[:min(len(tc.in), 30)], func(t *testing.T) {
+			if got := WebLink(tc.in); got != tc.want {
+				t.Fatalf("WebLink(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

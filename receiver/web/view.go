@@ -57,14 +57,6 @@ func local(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("2006-01-02 15:04 MST")
 }
 
-// webLink keeps only http(s) links of a sane length (an annotation is alert-supplied).
-func webLink(u string) string {
-	if len(u) > 4096 || !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) {
-		return ""
-	}
-	return u
-}
-
 func orUnknown(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return unknown
@@ -87,7 +79,7 @@ func (s *Server) viewOf(cfg *config.Config, t task.Task, f task.Facts, problems 
 	for _, g := range task.Group(problems) {
 		p := g.Latest
 		gr := group{ProblemGroup: g, Description: truncate(p.Annotations["description"], pageValue),
-			Runbook: webLink(p.Annotations["runbook_url"]), Since: local(p.StartsAt, loc)}
+			Runbook: task.WebLink(p.Annotations["runbook_url"]), Since: local(p.StartsAt, loc)}
 		gr.Phrase = truncate(gr.Phrase, pageValue)
 		switch p.Alertname {
 		case "MinerPoolMisconfigured":
