@@ -166,8 +166,15 @@ func (s *Sender) Once(ctx context.Context) (int, error) {
 	}
 	cfg := s.Config()
 	chs := s.channelsFor(cfg)
-	facts := s.facts(ctx, msgs)
-	runbooks := s.runbooks(ctx, msgs)
+	ids := taskIDs(msgs)
+	var facts map[int64]task.Facts
+	if s.Facts != nil {
+		facts = byTask(ctx, s.Logger, ids, "machine facts", s.Facts.Facts)
+	}
+	var runbooks map[int64]string
+	if s.Runbooks != nil {
+		runbooks = byTask(ctx, s.Logger, ids, "runbooks", s.Runbooks.Runbooks)
+	}
 	byChannel := map[string][]store.Message{}
 	var order []string
 	handled := 0
@@ -220,30 +227,15 @@ func taskIDs(msgs []store.Message) []int64 {
 	return ids
 }
 
-func (s *Sender) runbooks(ctx context.Context, msgs []store.Message) map[int64]string {
-	if s.Runbooks == nil {
-		return nil
-	}
-	r, err := s.Runbooks.Runbooks(ctx, taskIDs(msgs))
+// byTask reads what read gives for the tasks of a pass; when the read fails the messages go out
+// without it rather than not at all.
+func byTask[T any](ctx context.Context, logger *slog.Logger, ids []int64, what string, read func(context.Context, []int64) (map[int64]T, error)) map[int64]T {
+	m, err := read(ctx, ids)
 	if err != nil {
-		// The message goes out without the runbook rather than not at all.
-		s.Logger.Warn("notify: cannot read the tasks' runbooks", "err", err)
+		logger.Warn("notify: cannot read the tasks' "+what, "err", err)
 		return nil
 	}
-	return r
-}
-
-func (s *Sender) facts(ctx context.Context, msgs []store.Message) map[int64]task.Facts {
-	if s.Facts == nil {
-		return nil
-	}
-	f, err := s.Facts.Facts(ctx, taskIDs(msgs))
-	if err != nil {
-		// The message goes out without the model rather than not at all.
-		s.Logger.Warn("notify: cannot read the machines' facts", "err", err)
-		return nil
-	}
-	return f
+	return m
 }
 
 // channelOf is the channel a delivery goes over: its own, or for a row stored before channels

@@ -340,7 +340,7 @@ func (c *loadCache) put(as assignments, epoch uint64) {
 				assigned = true
 			}
 		}
-		if assigned || tl.last != tl.baseLast {
+		if assigned { // an assignment is all that moves last
 			cur.last = tl.last
 		}
 	}

@@ -1,7 +1,6 @@
 package sqldb
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -173,19 +172,6 @@ func (x *Tx) flush(ctx context.Context) error {
 		return nil
 	}
 	x.b = nil // the statements below must not flush again
-	// New tasks in machine order and new problems in occurrence order: the unique indexes (one
-	// open task per machine, one problem per occurrence) make a transaction that inserts a key
-	// another one has inserted, uncommitted, wait for it, and two that insert several of the same
-	// keys in different orders wait for each other in a cycle, which PostgreSQL breaks only after
-	// deadlock_timeout (1 s). The intake's groups lock their machines first (lockMachines); this
-	// keeps the order for what inserts without those locks.
-	slices.SortFunc(b.tasks, func(a, c []any) int { return strings.Compare(a[1].(string), c[1].(string)) })
-	slices.SortFunc(b.problems, func(a, c []any) int {
-		if k := strings.Compare(a[2].(string), c[2].(string)); k != 0 {
-			return k
-		}
-		return cmp.Compare(a[8].(int64), c[8].(int64))
-	})
 	for _, t := range []struct {
 		what, head, tail string
 		rows             [][]any
@@ -448,7 +434,9 @@ const machineLockClass int32 = 0x524D4143
 // one after the other: the later one waits at its first common machine, then reads what the
 // earlier one committed and adds to it. Without the locks both inserted the same new tasks at
 // once and waited for each other in a cycle (the later one's rows in another order), which
-// PostgreSQL broke only after deadlock_timeout, 1 s, and the loser redid its group. Two machines
+// PostgreSQL broke only after deadlock_timeout, 1 s, and the loser redid its group. Every new
+// task and problem is inserted by an intake group (repair.Service.storeGroup), so these locks
+// cover every insert the unique indexes could make wait. Two machines
 // with the same 32-bit hash only wait for each other more often. A group locks at most
 // IngestChunk (500) machines; the lock table holds max_locks_per_transaction × max_connections
 // (6,400 by default) for everything at once.
@@ -475,14 +463,7 @@ func (x *Tx) lockMachines(ctx context.Context, q store.PrefetchQuery) error {
 	slices.Sort(keys)
 	// unnest keeps the array's order; ORDER BY says so again (PostgreSQL evaluates a volatile
 	// function of the select list after the sort).
-	rows, err := x.tx.QueryContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k ORDER BY k`, machineLockClass, keys)
-	if err != nil {
-		return fmt.Errorf("lock machines: %w", err)
-	}
-	for rows.Next() {
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if _, err := x.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k ORDER BY k`, machineLockClass, keys); err != nil {
 		return fmt.Errorf("lock machines: %w", err)
 	}
 	return nil
