@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,17 +176,30 @@ func testLoop(c *client, m miner) {
 			t.Errorf("escalation subject %q lacks %q", mail.Subject, want)
 		}
 	}
-	for _, want := range []string{link, m.Name, "rack-0", "slot " + slot, "Runbook: https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#minerfanfailure"} {
+	for _, want := range []string{link, m.Name, "rack-0", "slot " + slot} {
 		if !strings.Contains(body, want) {
 			t.Errorf("escalation e-mail lacks %q:\n%s", want, body)
 		}
 	}
-	// The e-mail's link opens the task's page, which gives the runbook of the fault too.
+	// The e-mail carries the runbook of the task's worst firing alert, the one its headline names:
+	// a Whatsminer's stopped fan fires MinerFanFailure (warning) and MinerFirmwareFault (its
+	// firmware's critical fan_failure), whichever came first, so the firmware fault's runbook.
+	sent := ""
+	for _, l := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
+		if u, ok := strings.CutPrefix(l, "Runbook: "); ok {
+			sent = u
+		}
+	}
+	if want := worstRunbooks(escalated); sent == "" || !slices.Contains(want, sent) {
+		t.Errorf("escalation e-mail's runbook %q, want that of the worst firing alert (one of %q):\n%s", sent, want, body)
+	}
+	// The e-mail's link opens the task's page, which gives the same runbook on top and each
+	// firing alert's beside it.
 	resp := c.do("GET", strings.TrimPrefix(link, c.s.URLs.Receiver), "carol", nil)
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("rules/RUNBOOK.md#minerfanfailure")) {
-		t.Errorf("the e-mail's link %s: HTTP %d, the page does not link the runbook", link, resp.StatusCode)
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte(`id="runbook" href="`+sent+`"`)) || !bytes.Contains(page, []byte("rules/RUNBOOK.md#minerfanfailure")) {
+		t.Errorf("the e-mail's link %s: HTTP %d, the page does not give the e-mail's runbook %q on top and the fan's", link, resp.StatusCode, sent)
 	}
 	if got := c.task(tk.ID); got.Assignee != "carol" || got.Escalations < 1 || got.State != "open" {
 		t.Errorf("after the escalation: %+v, want the open task carol's", got)
@@ -595,6 +609,7 @@ type task struct {
 	Notifications []delivery `json:"notifications"`
 	Problems      []struct {
 		Alertname   string            `json:"alertname"`
+		Severity    string            `json:"severity"`
 		Firing      bool              `json:"firing"`
 		Annotations map[string]string `json:"annotations"`
 	} `json:"problems"`
@@ -602,6 +617,25 @@ type task struct {
 		Kind string `json:"kind"`
 		Text string `json:"text"`
 	} `json:"history"`
+}
+
+// worstRunbooks are the runbook links of a task's firing problems of its worst severity.
+func worstRunbooks(tk task) []string {
+	rank := map[string]int{"critical": 3, "warning": 2, "info": 1}
+	worst := -1
+	var out []string
+	for _, p := range tk.Problems {
+		if !p.Firing || p.Annotations["runbook_url"] == "" {
+			continue
+		}
+		switch r := rank[p.Severity]; {
+		case r > worst:
+			worst, out = r, []string{p.Annotations["runbook_url"]}
+		case r == worst:
+			out = append(out, p.Annotations["runbook_url"])
+		}
+	}
+	return out
 }
 
 type delivery struct {

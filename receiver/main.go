@@ -184,7 +184,7 @@ func run() int {
 	// The outbox goes through the service: a delivery given up may move its task up the ladder.
 	sender := notify.NewSender(svc, sc.Get, func() time.Time { return time.Now().UTC() }, logger, reg)
 	sender.Facts = st
-	sender.Runbooks = st
+	sender.Problems = st
 	if *promURL != "" {
 		sender.FactsWait = 15 * time.Second // a new task's first message names the model (the facts loop asks within seconds)
 	}

@@ -55,11 +55,16 @@ type FactsReader interface {
 	Facts(ctx context.Context, ids []int64) (map[int64]task.Facts, error)
 }
 
-// RunbookReader gives the tasks' runbook links (the firing alerts' runbook_url), which the
-// messages carry under the task's link.
-type RunbookReader interface {
-	Runbooks(ctx context.Context, ids []int64) (map[int64]string, error)
+// ProblemReader gives the tasks' latest problems, the firing ones first (what the board's cards
+// read): the messages carry the runbook of the task's worst firing one (task.Runbook), the one its
+// headline names, under the task's link.
+type ProblemReader interface {
+	Headlines(ctx context.Context, ids []int64, perTask int) (map[int64][]task.Problem, error)
 }
+
+// runbookProblems is how many of a task's latest problems (the firing ones first) are read to
+// choose its runbook: more than a task's distinct firing problems usually are, and bounded.
+const runbookProblems = 20
 
 // Sender drains the outbox.
 type Sender struct {
@@ -70,8 +75,8 @@ type Sender struct {
 	// machine's facts were never asked yet (a new task: the facts loop asks Prometheus within
 	// seconds), so that the first message names the model too. 0: no wait.
 	FactsWait time.Duration
-	// Runbooks, when set, adds the runbook link of the task's firing alerts to the messages.
-	Runbooks RunbookReader
+	// Problems, when set, adds the runbook link of the task's worst firing alert to the messages.
+	Problems ProblemReader
 	Config   func() *config.Config
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -171,9 +176,14 @@ func (s *Sender) Once(ctx context.Context) (int, error) {
 	if s.Facts != nil {
 		facts = byTask(ctx, s.Logger, ids, "machine facts", s.Facts.Facts)
 	}
-	var runbooks map[int64]string
-	if s.Runbooks != nil {
-		runbooks = byTask(ctx, s.Logger, ids, "runbooks", s.Runbooks.Runbooks)
+	runbooks := map[int64]string{}
+	if s.Problems != nil {
+		problems := byTask(ctx, s.Logger, ids, "problems", func(ctx context.Context, ids []int64) (map[int64][]task.Problem, error) {
+			return s.Problems.Headlines(ctx, ids, runbookProblems)
+		})
+		for id, ps := range problems {
+			runbooks[id] = task.Runbook(task.Group(ps))
+		}
 	}
 	byChannel := map[string][]store.Message{}
 	var order []string

@@ -518,26 +518,42 @@ func TestSenderWaitsBrieflyForTheModel(t *testing.T) {
 	}
 }
 
-// Every channel's message carries the runbook of the task's firing alert under the task's link
-// (Telegram and e-mail in the text, the webhook also as task.runbook_url); an alert-supplied link
-// that is not http(s) is not sent.
+// Every channel's message carries the runbook of the task's worst firing alert, the one its
+// headline names (a critical one before a newer warning one; not a cleared one), under the task's
+// link (Telegram and e-mail in the text, the webhook also as task.runbook_url); an alert-supplied
+// link that is not http(s) is not sent.
 func TestSenderCarriesTheRunbook(t *testing.T) {
 	e := newEnv(t, "", true)
-	e.s.Runbooks = e.st
+	e.s.Problems = e.st
 	ctx := context.Background()
-	runbook := "https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#minerfanfailure"
+	runbook := "https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#minerfirmwarefault"
+	type prob struct {
+		alert, sev, runbook string
+		start               time.Duration
+		firing              bool
+	}
 	var ids []int64
-	for _, rb := range []string{runbook, "javascript:alert(1)"} {
-		tk := &task.Task{Machine: "10.1.0.7", State: task.Open, CreatedAt: t0, UpdatedAt: t0, OpenedAt: t0}
-		if len(ids) > 0 {
-			tk.Machine = "10.1.0.8"
-		}
+	for i, ps := range [][]prob{
+		{
+			{"MinerFirmwareFault", "critical", runbook, 0, true},
+			{"MinerFanFailure", "warning", "https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#minerfanfailure", time.Minute, true},
+			{"MinerOverheating", "critical", "https://github.com/minefarm/cgminer-stack/blob/main/rules/RUNBOOK.md#mineroverheating", 2 * time.Minute, false},
+		},
+		{{"MinerFanFailure", "critical", "javascript:alert(1)", 0, true}},
+	} {
+		tk := &task.Task{Machine: fmt.Sprintf("10.1.0.%d", 7+i), State: task.Open, CreatedAt: t0, UpdatedAt: t0, OpenedAt: t0}
 		err := e.st.InTx(ctx, func(tx store.Tx) error {
 			if err := tx.CreateTask(ctx, tk); err != nil {
 				return err
 			}
-			return tx.AddProblem(ctx, &task.Problem{TaskID: tk.ID, Key: "k" + tk.Machine, Alertname: "MinerFanFailure", Severity: "critical",
-				Annotations: map[string]string{"runbook_url": rb}, StartsAt: t0, Firing: true, ReceivedAt: t0})
+			for j, p := range ps {
+				err := tx.AddProblem(ctx, &task.Problem{TaskID: tk.ID, Key: fmt.Sprintf("k%s-%d", tk.Machine, j), Alertname: p.alert, Severity: p.sev,
+					Annotations: map[string]string{"runbook_url": p.runbook}, StartsAt: t0.Add(p.start), Firing: p.firing, ReceivedAt: t0})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)

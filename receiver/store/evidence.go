@@ -19,9 +19,6 @@ type Evidence interface {
 	SaveFacts(ctx context.Context, taskID int64, f task.Facts, next time.Time, errText string) error
 	// Facts returns the facts known about the tasks (tasks without any are left out).
 	Facts(ctx context.Context, ids []int64) (map[int64]task.Facts, error)
-	// Runbooks is, per task, the runbook link (runbook_url, when a web link) of its newest firing
-	// problem that has one; tasks without one are absent.
-	Runbooks(ctx context.Context, ids []int64) (map[int64]string, error)
 
 	// SnapshotsDue returns up to limit pending snapshots whose next attempt is due.
 	SnapshotsDue(ctx context.Context, now time.Time, limit int) ([]Snapshot, error)

@@ -18,6 +18,27 @@ func WebLink(u string) string {
 	return u
 }
 
+// Runbook is a task's runbook link: that of its worst firing problem group with a web link (the
+// group its headline names, when that one has a link), else that of the first group that has
+// one; "" when none has. The board and the messages take it from here, so a technician reads one
+// runbook for one task wherever they look.
+func Runbook(groups []ProblemGroup) string {
+	first := ""
+	for _, g := range groups {
+		u := WebLink(g.Latest.Annotations["runbook_url"])
+		if u == "" {
+			continue
+		}
+		if g.Firing {
+			return u
+		}
+		if first == "" {
+			first = u
+		}
+	}
+	return first
+}
+
 // Facts is what the monitoring says a task's machine is: model and firmware from cgminer_info,
 // serial and MAC from cgminer_device_info, why its last probe failed from
 // cgminer_probe_error_info. Asked from Prometheus when the task is made and refreshed while it is

@@ -166,3 +166,33 @@ func TestWebLink(t *testing.T) {
 		})
 	}
 }
+
+// Runbook: the worst firing group's link (the headline's), skipping a group whose link is none
+// or not a web link; a cleared group's only when no firing one has one.
+func TestRunbook(t *testing.T) {
+	p := func(alert, sev, runbook string, start int, firing bool) Problem {
+		return Problem{Alertname: alert, Severity: sev, Firing: firing, StartsAt: t0.Add(time.Duration(start) * time.Minute),
+			Annotations: map[string]string{"runbook_url": runbook}}
+	}
+	const fault, fan, hot = "https://rb.example/fault", "https://rb.example/fan", "https://rb.example/hot"
+	for _, tc := range []struct {
+		name string
+		ps   []Problem
+		want string
+	}{
+		{"critical before a newer warning", []Problem{p("MinerFanFailure", "warning", fan, 1, true), p("MinerFirmwareFault", "critical", fault, 0, true)}, fault},
+		{"same severity: the older", []Problem{p("MinerFanFailure", "critical", fan, 1, true), p("MinerFirmwareFault", "critical", fault, 0, true)}, fault},
+		{"firing before a cleared critical", []Problem{p("MinerTemperatureHigh", "critical", hot, 2, false), p("MinerFanFailure", "warning", fan, 1, true)}, fan},
+		{"the worst has none: the next", []Problem{p("MinerFirmwareFault", "critical", "", 0, true), p("MinerFanFailure", "warning", fan, 1, true)}, fan},
+		{"not a web link: skipped", []Problem{p("MinerFirmwareFault", "critical", "javascript:alert(1)", 0, true), p("MinerFanFailure", "warning", fan, 1, true)}, fan},
+		{"nothing fires: a cleared one", []Problem{p("MinerFanFailure", "warning", "", 1, false), p("MinerTemperatureHigh", "warning", hot, 2, false)}, hot},
+		{"none", []Problem{p("MinerFanFailure", "warning", "", 1, true)}, ""},
+		{"no problems", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Runbook(Group(tc.ps)); got != tc.want {
+				t.Fatalf("Runbook = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

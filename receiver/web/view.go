@@ -76,7 +76,9 @@ func (s *Server) viewOf(cfg *config.Config, t task.Task, f task.Facts, problems 
 	if !f.AskedAt.IsZero() {
 		v.AskedAt = local(f.AskedAt, loc)
 	}
-	for _, g := range task.Group(problems) {
+	groups := task.Group(problems)
+	v.Runbook = task.Runbook(groups)
+	for _, g := range groups {
 		p := g.Latest
 		gr := group{ProblemGroup: g, Description: truncate(p.Annotations["description"], pageValue),
 			Runbook: task.WebLink(p.Annotations["runbook_url"]), Since: local(p.StartsAt, loc)}
@@ -91,13 +93,7 @@ func (s *Server) viewOf(cfg *config.Config, t task.Task, f task.Facts, problems 
 				gr.Evidence = "last probe: " + e
 			}
 		}
-		if v.Runbook == "" && g.Firing {
-			v.Runbook = gr.Runbook
-		}
 		v.Groups = append(v.Groups, gr)
-	}
-	if v.Runbook == "" && len(v.Groups) > 0 {
-		v.Runbook = v.Groups[0].Runbook
 	}
 	if first, last := task.VerifyTimes(t, problems, cfg.Windows); !first.IsZero() {
 		left := max(last.Sub(now), 0).Round(time.Second)

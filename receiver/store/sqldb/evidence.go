@@ -133,39 +133,6 @@ FROM machine_facts WHERE task_id IN (`+ph+`)`, args...)
 	return out, rows.Err()
 }
 
-// runbookRowsPerTask bounds the firing problems read per task for Runbooks.
-const runbookRowsPerTask = 16
-
-// Runbooks implements store.Store.
-func (s *DB) Runbooks(ctx context.Context, ids []int64) (map[int64]string, error) {
-	out := map[int64]string{}
-	ids = boundIDs(ids)
-	if len(ids) == 0 {
-		return out, nil
-	}
-	ph, args := idList(ids, 1)
-	rows, err := s.db.QueryContext(ctx, `SELECT task_id, annotations FROM problems WHERE task_id IN (`+ph+`) AND firing = 1
-ORDER BY task_id, starts_at DESC, id DESC LIMIT `+fmt.Sprint(len(ids)*runbookRowsPerTask), args...)
-	if err != nil {
-		return nil, fmt.Errorf("runbooks: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var ann string
-		if err := rows.Scan(&id, &ann); err != nil {
-			return nil, fmt.Errorf("runbooks: %w", err)
-		}
-		if _, ok := out[id]; ok {
-			continue
-		}
-		if u := task.WebLink(unjs(ann)["runbook_url"]); u != "" {
-			out[id] = u
-		}
-	}
-	return out, rows.Err()
-}
-
 const snapshotCols = `task_id, target, module, state, attempts, next_at, taken_at, http_status, truncated, body, last_error`
 
 func scanSnapshot(r scanner) (store.Snapshot, error) {

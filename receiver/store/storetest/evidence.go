@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -144,36 +143,5 @@ func testEvidence(t *testing.T, s store.Store) {
 	}
 	if strings.Join(seq, ",") != "u3,u1,u0,u2" {
 		t.Fatalf("urgent order %v, want u3,u1 (critical, oldest first), u0 (warning), u2 (info)", seq)
-	}
-}
-
-// Runbooks: per task the runbook_url of its newest firing problem that has a web link; a cleared
-// problem's, a javascript: one and a task without any are left out.
-func testRunbooks(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	a, b, c := mkTask("ra", task.Open), mkTask("rb", task.Open), mkTask("rc", task.Open)
-	for _, tk := range []*task.Task{a, b, c} {
-		create(t, s, tk)
-	}
-	add := func(tk *task.Task, key string, start time.Time, firing bool, runbook string) {
-		t.Helper()
-		p := &task.Problem{TaskID: tk.ID, Key: key, Alertname: "MinerFanFailure", Category: "fan", Severity: "critical",
-			Annotations: map[string]string{"summary": "s", "runbook_url": runbook}, StartsAt: start, Firing: firing, ReceivedAt: start}
-		if err := s.InTx(ctx, func(tx store.Tx) error { return tx.AddProblem(ctx, p) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add(a, "a1", t0, true, "https://runbooks.example/old")
-	add(a, "a2", t0.Add(time.Minute), true, "https://runbooks.example/fan")
-	add(a, "a3", t0.Add(2*time.Minute), false, "https://runbooks.example/cleared")
-	add(a, "a4", t0.Add(3*time.Minute), true, "")
-	add(b, "b1", t0, true, "javascript:alert(1)")
-	add(c, "c1", t0, false, "https://runbooks.example/cleared")
-	got, err := s.Runbooks(ctx, []int64{a.ID, b.ID, c.ID, 999})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := map[int64]string{a.ID: "https://runbooks.example/fan"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("runbooks %v, want %v", got, want)
 	}
 }

@@ -42,7 +42,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Evidence", testEvidence},
 		{"Remediations", testRemediations},
 		{"Prefetch", testPrefetch},
-		{"Runbooks", testRunbooks},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
